@@ -1,0 +1,172 @@
+"""Request and response bodies of the REST API (v1), as `../shared/DESIGN.md` section 3 lists them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api_schema.jobs import ModelType
+
+Role = Literal["admin", "user"]
+ModelStatus = Literal["uploading", "ready"]
+EndpointStatus = Literal["Creating", "InService", "Updating", "Failed", "Deleting"]
+JobStatus = Literal["created", "in_progress", "succeeded", "failed"]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- users -------------------------------------------------------------------------------------
+class CreateUserRequest(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    role: Role = "user"
+
+
+class User(BaseModel):
+    name: str
+    role: Role
+    created_at: str
+
+
+class CreateUserResponse(BaseModel):
+    user: User
+    api_key: str = Field(description="shown once; only its SHA-256 hash is stored")
+
+
+class UserList(BaseModel):
+    users: list[User]
+    next_token: str | None = None
+
+
+# --- models ------------------------------------------------------------------------------------
+class CreateModelRequest(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    type: ModelType
+    filename: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]{0,199}$")
+    size_bytes: int = Field(gt=0, le=50 * 1024**3)
+
+
+class Model(BaseModel):
+    id: str
+    name: str
+    type: ModelType
+    filename: str
+    size_bytes: int
+    status: Literal["uploading", "ready"]
+    owner: str
+    created_at: str
+
+
+class UploadPart(BaseModel):
+    part_number: int
+    url: str
+
+
+class Upload(BaseModel):
+    upload_id: str
+    part_size: int
+    parts: list[UploadPart]
+
+
+class CreateModelResponse(BaseModel):
+    model: Model
+    upload: Upload
+
+
+class CompletedPart(Strict):
+    part_number: int = Field(ge=1, le=10_000)
+    etag: str = Field(min_length=1)
+
+
+class CompleteModelRequest(Strict):
+    parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
+
+
+class ModelResponse(BaseModel):
+    model: Model
+
+
+class ModelList(BaseModel):
+    models: list[Model]
+    next_token: str | None = None
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+class CreateEndpointRequest(Strict):
+    name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
+    instance_type: str = Field("ml.g5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    min_instances: int = Field(0, ge=0, le=10)
+    max_instances: int = Field(1, ge=1, le=10)
+
+
+class Endpoint(BaseModel):
+    name: str
+    instance_type: str
+    min_instances: int
+    max_instances: int
+    status: EndpointStatus
+    failure_reason: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class EndpointResponse(BaseModel):
+    endpoint: Endpoint
+
+
+class EndpointList(BaseModel):
+    endpoints: list[Endpoint]
+    next_token: str | None = None
+
+
+# --- inferences --------------------------------------------------------------------------------
+class CreateInferenceRequest(Strict):
+    endpoint_name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
+    task: Literal["txt2img", "img2img"]
+    payload: dict[str, Any] | None = Field(None, description="the AUTOMATIC1111 txt2img / img2img body")
+    payload_upload: bool = Field(False, description="upload the payload to a presigned URL, then /start")
+
+
+class Image(BaseModel):
+    url: str
+    key: str
+
+
+class Inference(BaseModel):
+    id: str
+    task: Literal["txt2img", "img2img"]
+    status: JobStatus
+    endpoint_name: str
+    created_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    images: list[Image] = Field(default_factory=list)
+    info: str | None = None
+    parameters: dict[str, Any] | None = None
+    seeds: list[int] | None = None
+    error: str | None = None
+
+
+class InferenceResponse(BaseModel):
+    inference: Inference
+    payload_upload_url: str | None = None
+
+
+class InferenceList(BaseModel):
+    inferences: list[Inference]
+    next_token: str | None = None
+
+
+class Ping(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ErrorBody(BaseModel):
+    message: str
+    field: str | None = None

@@ -1,0 +1,67 @@
+"""The one settings model: every handler reads its configuration through `settings()`.
+
+Nothing reads `os.environ` at import time. AWS endpoints are not settings: boto3 itself honours
+`AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`, which is how the local stack points the very
+same code at moto and at its SageMaker async emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+# Environment variable names, shared with infrastructure/ and the local stack.
+ENV = {
+    "region": "AWS_REGION",
+    "bucket": "SDCLOUD_BUCKET",
+    "users_table": "SDCLOUD_USERS_TABLE",
+    "models_table": "SDCLOUD_MODELS_TABLE",
+    "endpoints_table": "SDCLOUD_ENDPOINTS_TABLE",
+    "jobs_table": "SDCLOUD_JOBS_TABLE",
+    "idempotency_table": "SDCLOUD_IDEMPOTENCY_TABLE",
+    "success_topic_arn": "SDCLOUD_SUCCESS_TOPIC_ARN",
+    "error_topic_arn": "SDCLOUD_ERROR_TOPIC_ARN",
+    "sagemaker_role_arn": "SDCLOUD_SAGEMAKER_ROLE_ARN",
+    "inference_image_uri": "SDCLOUD_INFERENCE_IMAGE_URI",
+    "job_timeout_seconds": "SDCLOUD_JOB_TIMEOUT_SECONDS",
+    "sweep_margin_seconds": "SDCLOUD_SWEEP_MARGIN_SECONDS",
+    "presign_expiry_seconds": "SDCLOUD_PRESIGN_EXPIRY_SECONDS",
+    "admin_secret_arn": "SDCLOUD_ADMIN_SECRET_ARN",
+    "version": "SDCLOUD_VERSION",
+}
+
+
+class Settings(BaseModel):
+    region: str = "us-east-1"
+    bucket: str
+    users_table: str
+    models_table: str
+    endpoints_table: str
+    jobs_table: str
+    idempotency_table: str
+    success_topic_arn: str
+    error_topic_arn: str
+    sagemaker_role_arn: str = ""
+    inference_image_uri: str = ""
+    job_timeout_seconds: int = Field(3600, ge=60, le=3600, description="SageMaker async InvocationTimeoutSeconds")
+    sweep_margin_seconds: int = Field(300, ge=0)
+    presign_expiry_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    admin_secret_arn: str = ""
+    version: str = "0.1.0"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {field: env[name] for field, name in ENV.items() if name in env}
+        return cls.model_validate(values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes `from_env` return these settings (for infra and the local stack)."""
+        return {ENV[field]: str(value) for field, value in self.model_dump().items() if value != ""}
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()
