@@ -1,0 +1,29 @@
+"""Lazily created boto3 clients, one per service per process (Lambda reuses them across invocations)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from lambdas.settings import settings
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    import boto3  # lazy: keeps handler import fast
+
+    return boto3.session.Session().client(service, region_name=settings().region)
+
+
+@lru_cache(maxsize=None)
+def table(name: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().resource("dynamodb", region_name=settings().region).Table(name)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch moto backends and settings between cases)."""
+    client.cache_clear()
+    table.cache_clear()
+    settings.cache_clear()
