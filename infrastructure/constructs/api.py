@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infrastructure.constructs.function import PythonFunction, log_group
 from infrastructure.lambda_code import LambdaCode
-from infrastructure.permissions import list_prefixes, on_objects, on_tables, sagemaker_arn
+from infrastructure.permissions import list_prefixes, on_objects, on_tables, query_indexes, sagemaker_arn
 
 STAGE = "prod"
 API_KEY_HEADER = "x-api-key"
@@ -46,12 +46,17 @@ class Api(Construct):
             timeout=Duration.seconds(29),  # API Gateway's integration limit
             permissions=[
                 on_tables(
-                    ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query"],
+                    ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"],
                     tables["users_table"],
                     tables["models_table"],
                     tables["endpoints_table"],
                     tables["jobs_table"],
-                    indexes=["by_key_hash", "by_created", "by_type", "by_owner"],
+                ),
+                query_indexes(
+                    (tables["users_table"], "by_created"),
+                    (tables["models_table"], "by_type"),
+                    (tables["endpoints_table"], "by_created"),
+                    (tables["jobs_table"], "by_owner"),
                 ),
                 on_tables(["GetItem", "PutItem", "UpdateItem", "DeleteItem"], tables["idempotency_table"]),
                 on_objects(["GetObject", "PutObject", "DeleteObject"], bucket, API_PREFIXES),
@@ -93,7 +98,7 @@ class Api(Construct):
             description="sd-cloud API key authorizer",
             environment=environment,
             timeout=Duration.seconds(10),
-            permissions=[on_tables(["Query"], tables["users_table"], indexes=["by_key_hash"])],
+            permissions=[query_indexes((tables["users_table"], "by_key_hash"))],
         )
         self.access_logs = log_group(self, "AccessLogs")
         self.rest_api = apigateway.RestApi(

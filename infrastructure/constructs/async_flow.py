@@ -16,7 +16,7 @@ from constructs import Construct
 from infrastructure.constructs.function import PythonFunction
 from infrastructure.constructs.messaging import NOTIFIER_TIMEOUT, Messaging
 from infrastructure.lambda_code import LambdaCode
-from infrastructure.permissions import on_objects, on_tables, sagemaker_arn
+from infrastructure.permissions import on_objects, on_tables, query_indexes, sagemaker_arn
 
 SWEEP_EVERY = Duration.minutes(5)
 RESULT_PREFIXES = ("async/", "outputs/")
@@ -66,7 +66,8 @@ class AsyncFlow(Construct):
             memory_mb=512,
             timeout=Duration.minutes(2),
             permissions=[
-                on_tables(["Query", "UpdateItem"], jobs, indexes=["by_deadline"]),
+                query_indexes((jobs, "by_deadline")),
+                on_tables(["UpdateItem"], jobs),
                 on_objects(["GetObject"], bucket, RESULT_PREFIXES),
             ],
         )
