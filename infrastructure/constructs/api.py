@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infrastructure.constructs.function import PythonFunction, log_group
+from infrastructure.constructs.function import LOG_RETENTION, PythonFunction, log_group
 from infrastructure.lambda_code import LambdaCode
 from infrastructure.permissions import list_prefixes, on_objects, on_tables, query_indexes, sagemaker_arn
 
@@ -133,6 +134,15 @@ class Api(Construct):
                 allow_headers=[*apigateway.Cors.DEFAULT_HEADERS, API_KEY_HEADER],
             ),
         )
+        # API Gateway would create its execution log group itself, without retention: create it first.
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{STAGE}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.rest_api.deployment_stage.node.add_dependency(execution_logs)
         # Errors that API Gateway answers itself (401/403 from the authorizer, throttling) carry CORS too.
         for response_type in (apigateway.ResponseType.DEFAULT_4_XX, apigateway.ResponseType.DEFAULT_5_XX):
             self.rest_api.add_gateway_response(

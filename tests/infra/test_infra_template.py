@@ -374,3 +374,30 @@ def test_alarms_notify_the_alarm_topic(synthesized: Synthesized) -> None:
 
 def test_outputs_name_the_api_the_bucket_and_the_admin_secret(synthesized: Synthesized) -> None:
     assert {"ApiUrl", "BucketName", "AdminKeySecretArn"} <= set(synthesized.template["Outputs"])
+
+
+def test_api_gateway_execution_logs_have_a_retention(synthesized: Synthesized) -> None:
+    _, group = synthesized.one("AWS::Logs::LogGroup", "/Api/ExecutionLogs/")
+    assert "API-Gateway-Execution-Logs_" in text(group["Properties"]["LogGroupName"])
+    assert group["Properties"]["RetentionInDays"] > 0
+    stage_name, _ = synthesized.one("AWS::ApiGateway::Stage", "RestApi")
+    assert logical_id(synthesized, "AWS::Logs::LogGroup", "/Api/ExecutionLogs/") in synthesized.resources[
+        stage_name
+    ].get("DependsOn", [])
+
+
+def test_deletion_protection_can_be_turned_off_for_the_tables_but_the_bucket_is_kept() -> None:
+    from aws_cdk import App, Stack
+    from aws_cdk.assertions import Template
+
+    from infrastructure.constructs.storage import Storage
+
+    stack = Stack(App(), "Storage")
+    Storage(stack, "Storage", deletion_protection=False)
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            assert resource["Properties"]["DeletionProtectionEnabled"] is False
+            assert resource["DeletionPolicy"] == "Delete"
+        if resource["Type"] == "AWS::S3::Bucket":
+            assert resource["DeletionPolicy"] == "Retain"
