@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import Synthesized
+from synthesized_stack import Synthesized
 
 from infrastructure.app import STACK_NAME
 from infrastructure.lambda_code import REPO_ROOT

@@ -11,7 +11,7 @@ from typing import cast
 import pytest
 from aws_cdk import Stack
 from aws_cdk import aws_sqs as sqs
-from conftest import Synthesized
+from synthesized_stack import Synthesized
 
 from infrastructure.nag import NO_RESOURCE_LEVEL, REASONS, WILDCARD_REASONS
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Synthesized
+from synthesized_stack import Synthesized
 
 from infrastructure.nag import NO_RESOURCE_LEVEL
 from lambdas.data.tables import ALL_TABLES
