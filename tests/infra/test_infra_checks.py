@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import cast
 
@@ -49,6 +50,10 @@ def test_cdk_nag_fails_the_synth_on_a_new_finding(tmp_path: Path) -> None:
     assert {"AwsSolutions-SQS3", "AwsSolutions-SQS4"} <= {v["ruleName"] for v in report["violations"]}
 
 
+class CfnLintWarning(UserWarning):
+    pass
+
+
 def test_cfn_lint_finds_no_error(synthesized: Synthesized) -> None:
     template = synthesized.outdir / "SdCloud.template.json"
     result = subprocess.run(
@@ -59,10 +64,8 @@ def test_cfn_lint_finds_no_error(synthesized: Synthesized) -> None:
     )
     # cfn-lint's exit code is 0, or bit flags: 2 errors, 4 warnings, 8 informational (1: it failed to run).
     assert result.returncode & ~(4 | 8) == 0, result.stdout + result.stderr
-    warnings = result.stdout.strip().splitlines()
-    print(f"\ncfn-lint: {len(warnings)} warning(s)")
-    for line in warnings:
-        print("  " + line.replace(str(template), "template"))
+    for line in result.stdout.strip().splitlines():  # listed in pytest's warnings summary
+        warnings.warn(CfnLintWarning(line.replace(str(template), "template")), stacklevel=1)
 
 
 def _size(path: Path) -> int:

@@ -179,6 +179,75 @@ def test_function_policies_have_no_wildcard_action_and_scoped_resources(
             assert set(as_list(statement["Action"])) <= NO_RESOURCE_LEVEL.keys(), (name, statement)
 
 
+# What each handler's code calls (DESIGN.md and the handler contracts); logs and X-Ray come on top.
+CALLS = {
+    "api": {
+        *(
+            f"dynamodb:{a}"
+            for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query")
+        ),
+        *(f"s3:{a}" for a in ("GetObject", "PutObject", "DeleteObject", "ListBucket")),
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        *(
+            f"sagemaker:{a}"
+            for a in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "DescribeEndpoint")
+        ),
+        *(
+            f"sagemaker:{a}"
+            for a in ("DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel", "InvokeEndpointAsync")
+        ),
+        "iam:PassRole",
+    },
+    "authorizer": {"dynamodb:Query"},
+    "notifier": {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "s3:GetObject",
+        *(
+            f"sqs:{a}"
+            for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes")
+        ),
+        "sqs:GetQueueUrl",
+    },
+    "sweeper": {"dynamodb:Query", "dynamodb:UpdateItem", "s3:GetObject"},
+    "endpoint_events": {
+        *(f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+        *(f"application-autoscaling:{a}" for a in ("RegisterScalableTarget", "DeregisterScalableTarget")),
+        *(f"application-autoscaling:{a}" for a in ("PutScalingPolicy", "DeleteScalingPolicy")),
+        *(a for a in NO_RESOURCE_LEVEL if a.startswith("application-autoscaling:Describe")),
+        *(f"cloudwatch:{a}" for a in ("PutMetricAlarm", "DeleteAlarms", "DescribeAlarms")),
+        "iam:CreateServiceLinkedRole",
+    },
+    "bootstrap_admin": {"secretsmanager:GetSecretValue", "dynamodb:PutItem"},
+}
+OBSERVABILITY = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_each_function_is_granted_exactly_what_its_code_calls(synthesized: Synthesized, name: str) -> None:
+    assert actions(function_statements(synthesized, name)) == CALLS[name] | OBSERVABILITY
+
+
+def test_endpoint_events_may_create_only_the_sagemaker_autoscaling_service_linked_role(
+    synthesized: Synthesized,
+) -> None:
+    statements = function_statements(synthesized, "endpoint_events")
+    (statement,) = [s for s in statements if "iam:CreateServiceLinkedRole" in as_list(s["Action"])]
+    assert statement["Condition"] == {
+        "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+    }
+    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in text(statement["Resource"])
+
+
 def test_authorizer_may_only_query_the_key_hash_index(synthesized: Synthesized) -> None:
     statements = function_statements(synthesized, "authorizer")
     assert actions(statements) - {"logs:CreateLogStream", "logs:PutLogEvents"} - NO_RESOURCE_LEVEL.keys() == {
