@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from lambdas.settings import settings
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     import boto3  # lazy: keeps handler import fast
 
     return boto3.session.Session().client(service, region_name=settings().region)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str) -> Any:
     import boto3
 
