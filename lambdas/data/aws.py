@@ -12,7 +12,8 @@ from lambdas.settings import settings
 def client(service: str) -> Any:
     import boto3  # lazy: keeps handler import fast
 
-    return boto3.session.Session().client(service, region_name=settings().region)
+    session: Any = boto3.session.Session()
+    return session.client(service, region_name=settings().region)
 
 
 @cache

@@ -65,13 +65,14 @@ def create_table(dynamodb: Any, name: str, spec: TableSpec) -> None:
 def provision(prefix: str = "sdcloud", region: str = "us-east-1", **overrides: Any) -> LocalResources:
     """Create bucket, tables, topics and the results queue; return the settings that name them."""
     session = boto3.session.Session(region_name=region)
-    s3, dynamodb, sns, sqs = (session.client(s) for s in ("s3", "dynamodb", "sns", "sqs"))
+    s3, dynamodb = session.client("s3"), session.client("dynamodb")
+    sns, sqs = session.client("sns"), session.client("sqs")
 
     bucket = f"{prefix}-data"
     if region == "us-east-1":
         s3.create_bucket(Bucket=bucket)
     else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
 
     table_names = {spec.setting: f"{prefix}-{spec.setting.removesuffix('_table')}" for spec in ALL_TABLES}
     for spec in ALL_TABLES:
@@ -94,14 +95,16 @@ def provision(prefix: str = "sdcloud", region: str = "us-east-1", **overrides: A
             TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
         )
 
-    settings = Settings(
-        region=region,
-        bucket=bucket,
-        success_topic_arn=topics["success"],
-        error_topic_arn=topics["error"],
-        sagemaker_role_arn=f"arn:aws:iam::123456789012:role/{prefix}-sagemaker",
-        inference_image_uri=f"123456789012.dkr.ecr.{region}.amazonaws.com/{prefix}-inference:latest",
-        **table_names,
-        **overrides,
+    settings = Settings.model_validate(
+        dict(
+            region=region,
+            bucket=bucket,
+            success_topic_arn=topics["success"],
+            error_topic_arn=topics["error"],
+            sagemaker_role_arn=f"arn:aws:iam::123456789012:role/{prefix}-sagemaker",
+            inference_image_uri=f"123456789012.dkr.ecr.{region}.amazonaws.com/{prefix}-inference:latest",
+            **table_names,
+            **overrides,
+        )
     )
     return LocalResources(settings=settings, queue_url=queue_url, dlq_url=dlq_url)
