@@ -1,14 +1,14 @@
 """Models: register, upload straight to S3 through presigned multipart URLs, complete, list, delete.
 
-The parts are PUT with `requests` to the presigned URLs; inside `mock_aws` moto answers those calls
-(it intercepts `requests` too), so the upload really goes through S3's multipart protocol.
+The parts are PUT with `requests` to the presigned URLs (`upload_parts`); inside `mock_aws` moto answers
+those calls (it intercepts `requests` too), so the upload really goes through S3's multipart protocol.
 """
 
 from __future__ import annotations
 
 import boto3
 import pytest
-import requests
+from gateway_events import upload_parts
 
 MIB = 1024 * 1024
 
@@ -18,20 +18,10 @@ def register(gateway, key, name="sd15", size=1000, type_="checkpoint", filename=
                                                        "size_bytes": size})
 
 
-def upload(upload: dict, data: bytes) -> list[dict]:
-    parts = []
-    for part in upload["parts"]:
-        start = (part["part_number"] - 1) * upload["part_size"]
-        response = requests.put(part["url"], data=data[start : start + upload["part_size"]], timeout=30)
-        assert response.status_code == 200, response.text
-        parts.append({"part_number": part["part_number"], "etag": response.headers["ETag"]})
-    return parts
-
-
 def upload_model(gateway, key, name="sd15", type_="checkpoint", data=b"weights" * 100) -> dict:
     created = register(gateway, key, name=name, size=len(data), type_=type_)
     assert created.status == 201, created.body
-    parts = upload(created.body["upload"], data)
+    parts = upload_parts(created.body["upload"], data)
     done = gateway.post(f"/models/{created.body['model']['id']}/complete", key=key, json_body={"parts": parts})
     assert done.status == 200, done.body
     return dict(done.body["model"])
@@ -47,7 +37,7 @@ def test_a_model_uploads_in_parts_and_becomes_ready(gateway, user_key, aws):
     assert model["status"] == "uploading" and model["owner"] == "alice"
     assert up["part_size"] == 8 * MIB and [p["part_number"] for p in up["parts"]] == [1, 2]
 
-    parts = upload(up, data)
+    parts = upload_parts(up, data)
     done = gateway.post(f"/models/{model['id']}/complete", key=user_key, json_body={"parts": parts})
 
     assert done.status == 200, done.body
@@ -80,7 +70,7 @@ def test_complete_refuses_parts_that_do_not_add_up_and_changes_nothing(gateway, 
                            json_body={"parts": [{"part_number": 1, "etag": '"x"'}]})
     assert missing.status == 400 and missing.body["field"] == "parts" and "not been uploaded" in missing.message
 
-    parts = upload(up, b"a" * 99)
+    parts = upload_parts(up, b"a" * 99)
     short = gateway.post(f"/models/{model_id}/complete", key=user_key, json_body={"parts": parts})
     assert short.status == 400 and short.body["field"] == "size_bytes" and "99" in short.message
 
@@ -88,7 +78,7 @@ def test_complete_refuses_parts_that_do_not_add_up_and_changes_nothing(gateway, 
                          json_body={"parts": [{"part_number": 2, "etag": '"x"'}]})
     assert wrong.status == 400 and "1..1" in wrong.message
 
-    parts = upload(up, b"a" * 100)
+    parts = upload_parts(up, b"a" * 100)
     assert gateway.post(f"/models/{model_id}/complete", key=user_key, json_body={"parts": parts}).status == 200
 
 
