@@ -155,8 +155,8 @@ def aws_error(
         return AWSResponse("https://simulated", status, {}, None), error
 
     event = f"before-call.{aws_client.meta.service_model.service_id.hyphenize()}.{operation}"
-    aws_client.meta.events.register(event, fail, unique_id="sdcloud-simulated-error")
+    aws_client.meta.events.register(event, fail, unique_id=f"simulated-{event}")
     try:
         yield
     finally:
-        aws_client.meta.events.unregister(event, unique_id="sdcloud-simulated-error")
+        aws_client.meta.events.unregister(event, unique_id=f"simulated-{event}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
-from async_flow_helpers import receive_batch, sqs_event
+from async_flow_helpers import aws_error, receive_batch, sqs_event
+
+from lambdas.data.jobs import jobs_table
 
 
 @pytest.fixture
@@ -35,3 +37,10 @@ def run_notifier(aws: Any) -> Callable[[], tuple[list[dict[str, Any]], list[str]
         return messages, failed
 
     return run
+
+
+@pytest.fixture
+def no_scans(aws: Any) -> Iterator[None]:
+    """Lists are Queries: any Scan of the jobs table fails the test."""
+    with aws_error(jobs_table().meta.client, "Scan", "ScanForbidden", 400, when=lambda _: True):
+        yield
