@@ -31,12 +31,10 @@ def on_objects(actions: Sequence[str], bucket: s3.IBucket, prefixes: Sequence[st
     )
 
 
-def list_prefixes(bucket: s3.IBucket, prefixes: Sequence[str]) -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        actions=["s3:ListBucket"],
-        resources=[bucket.bucket_arn],
-        conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-    )
+def list_keys(bucket: s3.IBucket) -> iam.PolicyStatement:
+    """ListBucket, unconditioned: without it S3 answers 403 instead of 404 for a missing object, and the
+    handlers' existence checks (HeadObject) need the 404. A prefix condition would not count for that."""
+    return iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
 
 
 def sagemaker_arn(scope: Construct, resource: str, prefix: str) -> str:

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from infrastructure.constructs.function import LOG_RETENTION, PythonFunction, log_group
 from infrastructure.lambda_code import LambdaCode
-from infrastructure.permissions import list_prefixes, on_objects, on_tables, query_indexes, sagemaker_arn
+from infrastructure.permissions import list_keys, on_objects, on_tables, query_indexes, sagemaker_arn
 
 STAGE = "prod"
 API_KEY_HEADER = "x-api-key"
@@ -62,7 +62,8 @@ class Api(Construct):
                 on_tables(["GetItem", "PutItem", "UpdateItem", "DeleteItem"], tables["idempotency_table"]),
                 on_objects(["GetObject", "PutObject", "DeleteObject"], bucket, API_PREFIXES),
                 on_objects(["AbortMultipartUpload", "ListMultipartUploadParts"], bucket, ["models/"]),
-                list_prefixes(bucket, API_PREFIXES),
+                on_objects(["DeleteObject"], bucket, ["async/"]),  # a deleted job's SageMaker result
+                list_keys(bucket),
                 iam.PolicyStatement(
                     actions=["sagemaker:CreateModel", "sagemaker:DeleteModel"],
                     resources=[sagemaker_arn(self, "model", prefix)],

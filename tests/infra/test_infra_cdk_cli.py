@@ -19,10 +19,7 @@ NO_DOCKER_PATH = "/usr/bin:/bin"
 def _offline() -> list[str]:
     """A command prefix that runs without any network namespace, where the system allows it."""
     unshare = shutil.which("unshare")
-    if (
-        unshare
-        and subprocess.run([unshare, "--net", "true"], capture_output=True, check=False).returncode == 0
-    ):
+    if unshare and subprocess.run([unshare, "--net", "true"], capture_output=True, check=False).returncode == 0:
         return [unshare, "--net"]
     return []  # the dead proxies below still make every HTTP(S) request fail fast
 
@@ -44,9 +41,7 @@ def test_cdk_synth_runs_offline_without_docker(tmp_path: Path, synthesized: Synt
     }
     cdk = [*_offline(), npx, "--no-install", "cdk"]
 
-    version = subprocess.run(
-        [*cdk, "--version"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    version = subprocess.run([*cdk, "--version"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
     assert version.stdout.startswith(pinned)
 
     out = tmp_path / "cdk.out"

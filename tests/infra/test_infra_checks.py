@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -40,9 +41,7 @@ def test_cdk_nag_fails_the_synth_on_a_new_finding(tmp_path: Path) -> None:
 
     # Given the app plus a resource that breaks AwsSolutions rules (a queue without TLS policy or DLQ)
     app = build_app(tmp_path, cdk_context())
-    sqs.Queue(
-        cast(Stack, app.node.find_child(STACK_NAME)), "Careless", encryption=sqs.QueueEncryption.UNENCRYPTED
-    )
+    sqs.Queue(cast(Stack, app.node.find_child(STACK_NAME)), "Careless", encryption=sqs.QueueEncryption.UNENCRYPTED)
     # When it is synthesized, Then synthesis stops and the report names the rules
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
@@ -107,7 +106,43 @@ def test_inference_image_is_staged_from_the_repo_without_local_clutter(synthesiz
 
 def test_no_resource_level_actions_are_only_those_without_resource_scoping() -> None:
     # Guards the allow-list the policy tests rely on: nothing here may carry a data-plane action.
-    assert all(
-        action.split(":")[0] in {"xray", "ecr", "application-autoscaling"} for action in NO_RESOURCE_LEVEL
-    )
+    assert all(action.split(":")[0] in {"xray", "ecr", "application-autoscaling"} for action in NO_RESOURCE_LEVEL)
     assert all(":Describe" in a or a.startswith(("xray:", "ecr:GetAuth")) for a in NO_RESOURCE_LEVEL)
+
+
+def _runtime_imports(tree: ast.AST) -> list[str]:
+    """Modules a module imports when it runs (what sits under `if TYPE_CHECKING:` does not count)."""
+    if isinstance(tree, ast.If) and "TYPE_CHECKING" in ast.unparse(tree.test):
+        return [name for node in tree.orelse for name in _runtime_imports(node)]
+    if isinstance(tree, ast.Import):
+        return [alias.name for alias in tree.names]
+    if isinstance(tree, ast.ImportFrom):
+        return [tree.module] if tree.level == 0 and tree.module else []
+    return [name for child in ast.iter_child_nodes(tree) for name in _runtime_imports(child)]
+
+
+def _imported_top_level_modules(package_dirs: list[Path]) -> dict[str, str]:
+    """Top-level module name -> a file importing it, over every module of the given packages."""
+    found: dict[str, str] = {}
+    for package in package_dirs:
+        for source in package.rglob("*.py"):
+            for name in _runtime_imports(ast.parse(source.read_text())):
+                found.setdefault(name.split(".")[0], str(source.relative_to(package.parent)))
+    return found
+
+
+def test_everything_the_lambda_code_imports_is_in_the_layer_the_runtime_or_the_source(
+    synthesized: Synthesized,
+) -> None:
+    assets = {
+        resource["Type"]: synthesized.outdir / resource["Metadata"]["aws:asset:path"]
+        for resource in synthesized.resources.values()
+        if resource["Properties"].get("Handler", "").startswith("lambdas.")
+        or resource["Type"] == "AWS::Lambda::LayerVersion"
+    }
+    source, layer = assets["AWS::Lambda::Function"], assets["AWS::Lambda::LayerVersion"] / "python"
+    available = {p.name.removesuffix(".py") for p in [*layer.iterdir(), *source.iterdir()]}
+    available |= set(sys.stdlib_module_names) | {"boto3", "botocore"}  # the Python 3.12 Lambda runtime
+    imported = _imported_top_level_modules([source / "lambdas", source / "api_schema"])
+    missing = {name: where for name, where in imported.items() if name not in available}
+    assert not missing, f"imported but not deployed: {missing}"

@@ -32,11 +32,7 @@ def text(value: Any) -> str:
 
 
 def function(synth: Synthesized, name: str) -> dict[str, Any]:
-    found = [
-        f
-        for f in synth.of_type("AWS::Lambda::Function").values()
-        if f["Properties"]["Handler"] == HANDLERS[name]
-    ]
+    found = [f for f in synth.of_type("AWS::Lambda::Function").values() if f["Properties"]["Handler"] == HANDLERS[name]]
     assert len(found) == 1, name
     return found[0]
 
@@ -168,9 +164,7 @@ def test_every_function_log_group_has_a_retention(synthesized: Synthesized) -> N
 
 
 @pytest.mark.parametrize("name", sorted(HANDLERS))
-def test_function_policies_have_no_wildcard_action_and_scoped_resources(
-    synthesized: Synthesized, name: str
-) -> None:
+def test_function_policies_have_no_wildcard_action_and_scoped_resources(synthesized: Synthesized, name: str) -> None:
     for statement in function_statements(synthesized, name):
         assert statement["Effect"] == "Allow"
         for action in as_list(statement["Action"]):
@@ -182,21 +176,12 @@ def test_function_policies_have_no_wildcard_action_and_scoped_resources(
 # What each handler's code calls (DESIGN.md and the handler contracts); logs and X-Ray come on top.
 CALLS = {
     "api": {
-        *(
-            f"dynamodb:{a}"
-            for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query")
-        ),
+        *(f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query")),
         *(f"s3:{a}" for a in ("GetObject", "PutObject", "DeleteObject", "ListBucket")),
         "s3:AbortMultipartUpload",
         "s3:ListMultipartUploadParts",
-        *(
-            f"sagemaker:{a}"
-            for a in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "DescribeEndpoint")
-        ),
-        *(
-            f"sagemaker:{a}"
-            for a in ("DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel", "InvokeEndpointAsync")
-        ),
+        *(f"sagemaker:{a}" for a in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "DescribeEndpoint")),
+        *(f"sagemaker:{a}" for a in ("DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel", "InvokeEndpointAsync")),
         "iam:PassRole",
     },
     "authorizer": {"dynamodb:Query"},
@@ -204,13 +189,11 @@ CALLS = {
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
         "s3:GetObject",
-        *(
-            f"sqs:{a}"
-            for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes")
-        ),
+        "s3:ListBucket",
+        *(f"sqs:{a}" for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes")),
         "sqs:GetQueueUrl",
     },
-    "sweeper": {"dynamodb:Query", "dynamodb:UpdateItem", "s3:GetObject"},
+    "sweeper": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3:GetObject", "s3:ListBucket"},
     "endpoint_events": {
         *(f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
         "sagemaker:DescribeEndpoint",
@@ -266,9 +249,7 @@ def test_notifier_reads_results_updates_jobs_and_consumes_the_queue(synthesized:
     }
     jobs = logical_id(synthesized, "AWS::DynamoDB::Table", "/Storage/Jobs/")
     assert all(jobs in r for r in grants(statements, "dynamodb:UpdateItem"))
-    assert not {"s3:PutObject", "s3:DeleteObject", "dynamodb:DeleteItem", "dynamodb:Scan"} & actions(
-        statements
-    )
+    assert not {"s3:PutObject", "s3:DeleteObject", "dynamodb:DeleteItem", "dynamodb:Scan"} & actions(statements)
     mapping = next(iter(synthesized.of_type("AWS::Lambda::EventSourceMapping").values()))["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
@@ -298,9 +279,7 @@ def test_sagemaker_role_reads_models_and_inputs_writes_results_and_publishes(
 
     assert prefixes("s3:GetObject") == {"models/*", "inputs/*"}
     assert prefixes("s3:PutObject") == {"outputs/*", "async/*"}
-    topics = {
-        logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")
-    }
+    topics = {logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")}
     assert {json.loads(r)["Ref"] for r in grants(statements, "sns:Publish")} == topics
     ecr_pull = {"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}
     assert actions(statements) == {
@@ -391,9 +370,7 @@ def test_both_topics_deliver_raw_to_the_results_queue_which_has_a_dead_letter_qu
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letters, "Arn"]}
     assert queue["SqsManagedSseEnabled"] is True
     subscriptions = [s["Properties"] for s in synthesized.of_type("AWS::SNS::Subscription").values()]
-    topics = {
-        logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")
-    }
+    topics = {logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")}
     assert {s["TopicArn"]["Ref"] for s in subscriptions if s["Protocol"] == "sqs"} == topics
     for s in subscriptions:
         assert s["RawMessageDelivery"] is True
