@@ -25,3 +25,6 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy api_schema lambdas inference_image sdcloud sdcloud_client sdcloud_panel infrastructure
+
+openapi: $(STAMP)
+	$(BIN)/python -m lambdas.api.openapi
