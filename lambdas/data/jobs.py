@@ -167,3 +167,29 @@ def mark_failed(job_id: str, error: str) -> bool:
         job_id, "failed", {"error": error, "completed_at": now_iso()}, remove=("pending",),
         from_statuses=("created", "in_progress"),
     )
+
+
+def overdue_jobs(now: int, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` in_progress jobs whose deadline is at or before `now` (epoch s), earliest deadline first.
+
+    A Query on the sparse `by_deadline` index (only in_progress jobs carry `pending`), never a Scan; the index
+    is eventually consistent, so callers re-check each job with a consistent read before acting.
+    """
+    from boto3.dynamodb.conditions import Key
+
+    jobs: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while len(jobs) < limit:
+        query: dict[str, Any] = {
+            "IndexName": "by_deadline",
+            "KeyConditionExpression": Key("pending").eq(PENDING) & Key("deadline").lte(now),
+            "Limit": limit - len(jobs),
+        }
+        if start:
+            query["ExclusiveStartKey"] = start
+        page = jobs_table().query(**query)
+        jobs.extend(from_dynamo(item) for item in page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    return jobs
