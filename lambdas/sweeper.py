@@ -1,4 +1,5 @@
-"""Lambda (EventBridge schedule, every 5 minutes): settle in_progress jobs past their deadline."""
+"""Lambda (EventBridge schedule, every 5 minutes): settle in_progress jobs past their deadline, and remove
+endpoints whose deletion has completed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from lambdas.logic.endpoint_lifecycle import remove_deleted_endpoints
 from lambdas.logic.sweeping import sweep
 
 logger = Logger()
@@ -20,6 +22,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = sweep(int(time.time()))
     outcomes = {job_id: outcome.value for job_id, outcome in report.outcomes.items()}
     logger.info("sweep done", extra={"outcomes": outcomes, "errors": report.errors})
+    removed = remove_deleted_endpoints()
+    if removed:
+        logger.info("deleted endpoints removed", extra={"endpoints": removed})
     if report.errors:
         raise SweepIncomplete(f"{len(report.errors)} overdue job(s) not settled: {report.errors}")
-    return {"outcomes": outcomes}
+    return {"outcomes": outcomes, "removed_endpoints": removed}

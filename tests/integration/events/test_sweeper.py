@@ -5,10 +5,19 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import boto3
 import pytest
-from async_flow_helpers import aws_error, put_in_progress_job, write_failure, write_success
+from async_flow_helpers import (
+    aws_error,
+    endpoint_state_change,
+    put_endpoint,
+    put_in_progress_job,
+    write_failure,
+    write_success,
+)
 
 from api_schema.jobs import InferenceFailure
+from lambdas.data.endpoint_status import get_endpoint
 from lambdas.data.jobs import get_job, jobs_table
 from lambdas.sweeper import SweepIncomplete, handler
 
@@ -109,3 +118,45 @@ def test_a_transient_error_on_one_job_leaves_it_for_the_next_run_and_settles_the
 
     assert (status("x"), status("y")) == ("in_progress", "succeeded")
     assert handler({}, None)["outcomes"] == {"x": "succeeded"}
+
+
+def create_sagemaker_endpoint(name: str) -> None:
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sdcloud-sagemaker",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sdcloud-inference:latest"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{name}-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def test_an_endpoint_whose_deletion_completed_is_removed_with_its_autoscaling(aws, no_scans):
+    from lambdas.endpoint_events import handler as endpoint_events
+
+    created = "2026-11-25T18:00:00.000000Z"
+    for name in ("gone", "still-deleting", "serving"):
+        put_endpoint(name, max_instances=2, updated_at=created)
+        endpoint_events(endpoint_state_change(name, "IN_SERVICE", "2026-11-25T18:08:00Z"), None)
+    for name in ("gone", "still-deleting"):
+        endpoint_events(endpoint_state_change(name, "DELETING", "2026-11-25T18:50:00Z"), None)
+    create_sagemaker_endpoint("still-deleting")
+
+    result = handler({}, None)
+
+    assert result["removed_endpoints"] == ["gone"]
+    assert get_endpoint("gone") is None
+    assert get_endpoint("still-deleting")["status"] == "Deleting"
+    assert get_endpoint("serving")["status"] == "InService"
+    targets = boto3.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+    assert [t["ResourceId"] for t in targets["ScalableTargets"]] == ["endpoint/serving/variant/AllTraffic"]
