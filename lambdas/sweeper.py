@@ -1,5 +1,4 @@
-"""Lambda (EventBridge schedule, every 5 minutes): settle in_progress jobs past their deadline, and remove
-endpoints whose deletion has completed."""
+"""Lambda (EventBridge schedule, every 5 minutes): settle jobs past their deadline."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from lambdas.logic.endpoint_lifecycle import remove_deleted_endpoints
 from lambdas.logic.sweeping import sweep
 
 logger = Logger()
@@ -22,9 +20,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = sweep(int(time.time()))
     outcomes = {job_id: outcome.value for job_id, outcome in report.outcomes.items()}
     logger.info("sweep done", extra={"outcomes": outcomes, "errors": report.errors})
-    removed = remove_deleted_endpoints()
-    if removed:
-        logger.info("deleted endpoints removed", extra={"endpoints": removed})
     if report.errors:
         raise SweepIncomplete(f"{len(report.errors)} overdue job(s) not settled: {report.errors}")
-    return {"outcomes": outcomes, "removed_endpoints": removed}
+    return {"outcomes": outcomes}

@@ -2,8 +2,8 @@
 
 The event is "SageMaker Endpoint State Change" from EventBridge: `detail.EndpointName`, `detail.EndpointStatus`
 (IN_SERVICE-style or InService-style; both are accepted), `detail.FailureReason` when it failed, and the
-envelope's `time`. Only endpoints the table knows are touched; SageMaker may send an event more than once,
-and every step here is idempotent.
+envelope's `time`. Statuses are written only for endpoints the table knows (the EventBridge rule delivers
+only this stack's endpoints); SageMaker may send an event more than once, and every step here is idempotent.
 """
 
 from __future__ import annotations
@@ -13,14 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.data import autoscaling
-from lambdas.data.endpoint_status import (
-    endpoints_with_status,
-    get_endpoint,
-    mark_autoscaling_registered,
-    mirror_status,
-    remove_endpoint,
-    sagemaker_endpoint_exists,
-)
+from lambdas.data.endpoint_status import mark_autoscaling_registered, mirror_status
+from lambdas.data.endpoints import delete_endpoint_item, get_endpoint
+from lambdas.data.sagemaker import endpoint_exists
 
 # SageMaker's EndpointStatus (lower case, no underscores) -> the status the REST contract shows.
 STATUSES = {
@@ -68,23 +63,20 @@ class StateChange:
         return cls(name, status, at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), str(reason) if reason else None)
 
 
-def remove_autoscaling_and_item(endpoint: str) -> None:
-    autoscaling.deregister(endpoint)
-    remove_endpoint(endpoint)
-
-
 def apply_state_change(change: StateChange) -> str:
     """Mirror the change; register autoscaling on the first InService; clean up on deletion. Says what it did."""
     status = change.status
     if status is None:
         return f"ignored: unknown EndpointStatus {change.sagemaker_status!r}"
+    if status in ("Deleting", "gone"):
+        # Always, even when the record is gone already (the API drops a Deleting record once SageMaker has
+        # forgotten the endpoint) or this event is older than the stored state: Deleting is final.
+        autoscaling.deregister(change.endpoint)
+        if status == "gone" or not endpoint_exists(change.endpoint):
+            delete_endpoint_item(change.endpoint)
+            return "removed with its autoscaling"
     if get_endpoint(change.endpoint) is None:
         return "ignored: not an endpoint of this stack (or already removed)"
-    if status == "gone":
-        remove_autoscaling_and_item(change.endpoint)
-        return "removed"
-    if status == "Deleting":  # terminal: clean up even when this event is older than the stored state
-        autoscaling.deregister(change.endpoint)
     reason = change.failure_reason or (f"the endpoint is {change.sagemaker_status}" if status == "Failed" else None)
     item = mirror_status(change.endpoint, status, reason, change.at)
     if item is None:
@@ -94,14 +86,3 @@ def apply_state_change(change: StateChange) -> str:
         mark_autoscaling_registered(change.endpoint)
         return f"status {status}; autoscaling registered"
     return f"status {status}"
-
-
-def remove_deleted_endpoints() -> list[str]:
-    """Endpoints left in Deleting whose SageMaker endpoint is gone: autoscaling and item removed. The sweeper
-    runs this, because the last state change SageMaker reports for a deleted endpoint is Deleting."""
-    removed = []
-    for item in endpoints_with_status("Deleting"):
-        if not sagemaker_endpoint_exists(item["name"]):
-            remove_autoscaling_and_item(item["name"])
-            removed.append(item["name"])
-    return removed

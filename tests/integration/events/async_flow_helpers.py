@@ -164,7 +164,7 @@ def aws_error(
 
 def put_endpoint(name: str, *, min_instances: int = 0, max_instances: int | None = 2, updated_at: str) -> None:
     """An endpoints-table item as the control plane's POST /endpoints writes it."""
-    from lambdas.data.endpoint_status import endpoints_table
+    from lambdas.data.endpoints import endpoints_table
 
     item: dict[str, Any] = {
         "name": name,
@@ -230,3 +230,25 @@ def count_calls(aws_client: Any, operation: str) -> Iterator[list[str]]:
         yield calls
     finally:
         aws_client.meta.events.unregister(event, unique_id=f"count-{event}")
+
+
+def create_sagemaker_endpoint(name: str) -> None:
+    """A SageMaker endpoint in moto (it is InService at once)."""
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sdcloud-sagemaker",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sdcloud-inference:latest"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{name}-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from async_flow_helpers import aws_error, receive_batch, sqs_event
 
-from lambdas.data.endpoint_status import endpoints_table
+from lambdas.data.endpoints import endpoints_table
 from lambdas.data.jobs import jobs_table
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from async_flow_helpers import count_calls, endpoint_state_change, put_endpoint
+from async_flow_helpers import count_calls, create_sagemaker_endpoint, endpoint_state_change, put_endpoint
 
 from lambdas.data.aws import client
-from lambdas.data.endpoint_status import get_endpoint
+from lambdas.data.endpoints import get_endpoint
 from lambdas.endpoint_events import handler
 
 RESOURCE = "endpoint/sd/variant/AllTraffic"
@@ -39,6 +39,7 @@ def alarms() -> list[dict]:
 
 
 def test_each_state_change_lands_in_the_table(aws):
+    create_sagemaker_endpoint("sd")
     put_endpoint("sd", max_instances=None, updated_at=CREATED)
     steps = [
         ("CREATING", "2026-11-25T18:00:01Z", None, ("Creating", None)),
@@ -159,6 +160,7 @@ def test_an_endpoint_without_max_instances_gets_no_autoscaling(aws):
 
 
 def test_deleting_removes_the_autoscaling_even_when_the_api_recorded_deleting_first(aws):
+    create_sagemaker_endpoint("sd")  # still being deleted: SageMaker knows it
     put_endpoint("sd", max_instances=2, updated_at=CREATED)
     put_endpoint("other", max_instances=2, updated_at=CREATED)
     handler(endpoint_state_change("sd", "IN_SERVICE", "2026-11-25T18:08:00Z"), None)
@@ -179,11 +181,33 @@ def test_deleting_removes_the_autoscaling_even_when_the_api_recorded_deleting_fi
     assert [a["AlarmName"] for a in alarms()] == ["other-has-backlog-without-capacity"]
 
 
-def test_a_deleted_endpoint_is_removed_from_the_table(aws):
+def test_a_deleting_endpoint_stays_deleting_whatever_comes_later(aws):
+    create_sagemaker_endpoint("sd")
+    put_endpoint("sd", max_instances=None, updated_at=CREATED)
+    handler(endpoint_state_change("sd", "DELETING", "2026-11-25T18:50:00Z"), None)
+
+    handler(endpoint_state_change("sd", "SYSTEM_UPDATING", "2026-11-25T18:51:00Z"), None)
+
+    assert status_of("sd") == ("Deleting", None)
+
+
+@pytest.mark.parametrize("status", ["DELETING", "DELETED"])
+def test_an_endpoint_sagemaker_no_longer_has_is_removed_with_its_autoscaling(aws, status):
     put_endpoint("sd", max_instances=2, updated_at=CREATED)
     handler(endpoint_state_change("sd", "IN_SERVICE", "2026-11-25T18:08:00Z"), None)
 
-    handler(endpoint_state_change("sd", "DELETED", "2026-11-25T18:55:00Z"), None)
+    result = handler(endpoint_state_change("sd", status, "2026-11-25T18:55:00Z"), None)
 
+    assert result["result"] == "removed with its autoscaling"
     assert get_endpoint("sd") is None
-    assert scalable_targets() == [] and alarms() == []
+    assert scalable_targets() == [] and scaling_policies() == {} and alarms() == []
+
+
+def test_the_autoscaling_goes_even_when_the_api_already_dropped_the_record(aws):
+    put_endpoint("sd", max_instances=2, updated_at=CREATED)
+    handler(endpoint_state_change("sd", "IN_SERVICE", "2026-11-25T18:08:00Z"), None)
+    boto3.resource("dynamodb").Table(aws.settings.endpoints_table).delete_item(Key={"name": "sd"})
+
+    handler(endpoint_state_change("sd", "DELETING", "2026-11-25T18:50:00Z"), None)
+
+    assert scalable_targets() == [] and scaling_policies() == {} and alarms() == []

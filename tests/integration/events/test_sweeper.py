@@ -9,15 +9,13 @@ import boto3
 import pytest
 from async_flow_helpers import (
     aws_error,
-    endpoint_state_change,
-    put_endpoint,
     put_in_progress_job,
     write_failure,
     write_success,
 )
 
 from api_schema.jobs import InferenceFailure
-from lambdas.data.endpoint_status import get_endpoint
+from lambdas.data.aws import client
 from lambdas.data.jobs import get_job, jobs_table
 from lambdas.sweeper import SweepIncomplete, handler
 
@@ -120,43 +118,54 @@ def test_a_transient_error_on_one_job_leaves_it_for_the_next_run_and_settles_the
     assert handler({}, None)["outcomes"] == {"x": "succeeded"}
 
 
-def create_sagemaker_endpoint(name: str) -> None:
-    sagemaker = boto3.client("sagemaker")
-    sagemaker.create_model(
-        ModelName=f"{name}-model",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/sdcloud-sagemaker",
-        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sdcloud-inference:latest"},
+def test_a_job_is_recovered_from_where_the_invocation_said_it_would_write(aws, no_scans):
+    put_overdue_job("recorded")
+    location = write_success("recorded")
+    custom = f"s3://{aws.settings.bucket}/async/success/elsewhere.out"
+    s3 = boto3.client("s3")
+    s3.copy_object(Bucket=aws.settings.bucket, Key="async/success/elsewhere.out", CopySource=location[5:])
+    s3.delete_object(Bucket=aws.settings.bucket, Key="async/success/recorded.out")
+    jobs_table().update_item(
+        Key={"id": "recorded"},
+        UpdateExpression="SET output_location = :o",
+        ExpressionAttributeValues={":o": custom},
     )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{name}-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": f"{name}-model",
-                "InstanceType": "ml.m5.large",
-                "InitialInstanceCount": 1,
-            }
-        ],
+
+    assert handler({}, None)["outcomes"] == {"recorded": "succeeded"}
+
+
+def test_a_created_job_whose_payload_never_came_fails_when_its_upload_window_ends(aws, no_scans):
+    jobs_table().put_item(
+        Item={
+            "id": "never",
+            "owner": "alice",
+            "task": "txt2img",
+            "endpoint_name": "sd-endpoint",
+            "status": "created",
+            "created_at": iso(time.time() - 4000),
+            "pending": "1",
+            "deadline": int(time.time()) - 100,
+        }
     )
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+    handler({}, None)
+
+    job = get_job("never")
+    assert job is not None and job["status"] == "failed" and "pending" not in job
+    assert job["error"] == "the payload was not uploaded and started before the upload URL expired"
 
 
-def test_an_endpoint_whose_deletion_completed_is_removed_with_its_autoscaling(aws, no_scans):
-    from lambdas.endpoint_events import handler as endpoint_events
+def test_a_result_that_cannot_be_read_fails_the_job_an_hour_after_its_deadline(aws, no_scans):
+    put_overdue_job("recent", started_ago=HOUR + 400)
+    put_overdue_job("ancient", started_ago=3 * HOUR)
 
-    created = "2026-11-25T18:00:00.000000Z"
-    for name in ("gone", "still-deleting", "serving"):
-        put_endpoint(name, max_instances=2, updated_at=created)
-        endpoint_events(endpoint_state_change(name, "IN_SERVICE", "2026-11-25T18:08:00Z"), None)
-    for name in ("gone", "still-deleting"):
-        endpoint_events(endpoint_state_change(name, "DELETING", "2026-11-25T18:50:00Z"), None)
-    create_sagemaker_endpoint("still-deleting")
+    with (
+        aws_error(client("s3"), "HeadObject", "AccessDenied", 403, when=lambda _: True),
+        pytest.raises(SweepIncomplete, match="1 overdue job"),
+    ):
+        handler({}, None)
 
-    result = handler({}, None)
-
-    assert result["removed_endpoints"] == ["gone"]
-    assert get_endpoint("gone") is None
-    assert get_endpoint("still-deleting")["status"] == "Deleting"
-    assert get_endpoint("serving")["status"] == "InService"
-    targets = boto3.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
-    assert [t["ResourceId"] for t in targets["ScalableTargets"]] == ["endpoint/serving/variant/AllTraffic"]
+    assert status("recent") == "in_progress"
+    job = get_job("ancient")
+    assert job is not None and job["status"] == "failed"
+    assert job["error"] == "its result could not be read: AccessDenied"
