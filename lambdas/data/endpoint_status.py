@@ -1,8 +1,8 @@
 """The event side's writes to the endpoints table (layout and reads: `lambdas.data.endpoints`): mirror a
 SageMaker status change, and note that the endpoint's autoscaling is registered.
 
-Ordering: a status change carries the time SageMaker emitted it; it is written only if that time is not older
-than the item's `updated_at` (ISO-8601 UTC as `now_iso()` writes it, so strings compare as times), so a late,
+Ordering: a status change carries the time SageMaker emitted it; it is written only if the item's `updated_at`
+(ISO-8601 UTC as `now_iso()` writes it, so strings compare as times) is not later than that time, so a late,
 out-of-order event never overwrites a newer state; and, as in `endpoints.set_status`, a Deleting endpoint
 stays Deleting.
 """
@@ -15,18 +15,21 @@ from lambdas.data.endpoints import endpoints_table
 from lambdas.data.jobs import from_dynamo
 
 
-def mirror_status(name: str, status: str, failure_reason: str | None, at: str) -> dict[str, Any] | None:
-    """Write the status as of `at`; the updated item, or None when the endpoint is unknown or `at` is stale."""
+def mirror_status(
+    name: str, status: str, failure_reason: str | None, at: str, latest: str | None = None
+) -> dict[str, Any] | None:
+    """Write the status and `updated_at = at` unless the stored `updated_at` is later than `latest` (default
+    `at`); the updated item, or None when the endpoint is unknown or the change is stale."""
     from botocore.exceptions import ClientError
 
     update = "SET #status = :status, #updated_at = :at"
-    values: dict[str, Any] = {":status": status, ":at": at}
+    values: dict[str, Any] = {":status": status, ":at": at, ":latest": latest or at}
     if failure_reason:
         update += ", #failure_reason = :reason"
         values[":reason"] = failure_reason
     else:
         update += " REMOVE #failure_reason"
-    condition = "attribute_exists(#name) AND (attribute_not_exists(#updated_at) OR #updated_at <= :at)"
+    condition = "attribute_exists(#name) AND (attribute_not_exists(#updated_at) OR #updated_at <= :latest)"
     if status != "Deleting":
         condition += " AND #status <> :deleting"
         values[":deleting"] = "Deleting"

@@ -44,6 +44,12 @@ class StateChange:
     failure_reason: str | None = None
 
     @property
+    def latest(self) -> str:
+        """The latest instant `at` may stand for: EventBridge times are whole seconds, so a record updated
+        within that second (the API's write of Creating) is not newer than the event."""
+        return self.at.replace(".000000Z", ".999999Z")
+
+    @property
     def status(self) -> str | None:
         return STATUSES.get(self.sagemaker_status.replace("_", "").lower())
 
@@ -78,7 +84,7 @@ def apply_state_change(change: StateChange) -> str:
     if get_endpoint(change.endpoint) is None:
         return "ignored: not an endpoint of this stack (or already removed)"
     reason = change.failure_reason or (f"the endpoint is {change.sagemaker_status}" if status == "Failed" else None)
-    item = mirror_status(change.endpoint, status, reason, change.at)
+    item = mirror_status(change.endpoint, status, reason, change.at, change.latest)
     if item is None:
         return "ignored: older than the stored state"
     if status == "InService" and item.get("max_instances") and not item.get("autoscaling_registered"):

@@ -84,6 +84,15 @@ def test_an_event_older_than_the_stored_state_changes_nothing(aws):
     assert get_endpoint("sd") == before
 
 
+def test_an_event_in_the_same_second_as_the_apis_write_is_not_stale(aws):
+    put_endpoint("sd", max_instances=None, updated_at="2026-11-25T18:00:00.700000Z")
+
+    handler(endpoint_state_change("sd", "IN_SERVICE", "2026-11-25T18:00:00Z"), None)
+
+    assert status_of("sd") == ("InService", None)
+    assert get_endpoint("sd")["updated_at"] == "2026-11-25T18:00:00.000000Z"
+
+
 def test_an_endpoint_this_stack_does_not_know_is_left_alone(aws):
     result = handler(endpoint_state_change("foreign", "IN_SERVICE", "2026-11-25T18:08:00Z"), None)
 
