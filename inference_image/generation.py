@@ -60,6 +60,12 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
         return Inputs()
     mode = IMG2IMG_RESIZE[payload.resize_mode]
     init = resize(decode_image(payload.init_images[0], "init_images[0]"), payload.width, payload.height, mode)
+    strength = payload.denoising_strength or 0.0
+    if int(payload.steps * strength) < 1:
+        raise InvalidJob(
+            f"denoising_strength {strength} x steps {payload.steps} leaves no denoising step: raise either",
+            "denoising_strength",
+        )
     params: dict[str, Any] = {"Denoising strength": payload.denoising_strength}
     if payload.mask is None:
         return Inputs(init=init, extra_params=params)

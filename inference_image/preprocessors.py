@@ -98,9 +98,10 @@ def _sized_like(
                 conv = torch.nn.Conv2d(
                     weight.shape[1],
                     weight.shape[0],
-                    tuple(weight.shape[2:]),
-                    stride=child.stride,
-                    padding=child.padding,
+                    (weight.shape[2], weight.shape[3]),
+                    stride=(child.stride[0], child.stride[1]),
+                    padding=child.padding if isinstance(child.padding, str)
+                    else (child.padding[0], child.padding[1]),
                 )
                 setattr(module, child_name, conv)
     state = {k: weights[key_of(k)] for k in skeleton.state_dict()}
@@ -120,7 +121,7 @@ def _torch_weights(path: Path) -> dict[str, torch.Tensor]:
     return data.get("state_dict", data) if isinstance(data, dict) else data
 
 
-def _load_openpose(files: dict[str, Path]) -> Any:
+def _load_openpose(files: dict[str, Path], device: str) -> Any:
     from controlnet_aux.open_pose import Body, Face, Hand, OpenposeDetector
     from controlnet_aux.open_pose.model import bodypose_model, handpose_model
 
@@ -130,22 +131,23 @@ def _load_openpose(files: dict[str, Path]) -> Any:
     body = Body.__new__(Body)
     with torch.device("meta"):
         skeleton = bodypose_model()
-    body.model = _sized_like(skeleton, _torch_weights(files["body_pose_model"]), drop_block)
+    body.model = _sized_like(skeleton, _torch_weights(files["body_pose_model"]), drop_block).to(device)
     hand = face = None
     if "hand_pose_model" in files:
         hand = Hand.__new__(Hand)
         with torch.device("meta"):
             hand_skeleton = handpose_model()
-        hand.model = _sized_like(hand_skeleton, _torch_weights(files["hand_pose_model"]), drop_block)
+        hand.model = _sized_like(hand_skeleton, _torch_weights(files["hand_pose_model"]), drop_block).to(device)
     if "facenet" in files:
         face = Face(str(files["facenet"]))
+        face.model.to(device)
     return OpenposeDetector(body, hand, face)
 
 
-def _load_network(module: str, files: dict[str, Path]) -> Any:
-    """The controlnet_aux detector of a network preprocessor, from local weight files."""
+def _load_network(module: str, files: dict[str, Path], device: str) -> Any:
+    """The controlnet_aux detector of a network preprocessor, from local weight files, on `device`."""
     if module.startswith("openpose"):
-        return _load_openpose(files)
+        return _load_openpose(files, device)
     if module == "depth_midas":
         from controlnet_aux.midas import MidasDetector
         from controlnet_aux.midas.api import MiDaSInference
@@ -232,8 +234,8 @@ class Preprocessors:
         usable = {n: files[n] for n in (*spec.required, *spec.optional) if n in files}
         key = (name.split("_")[0] if name.startswith("openpose") else name, tuple(sorted(usable.values())))
         if key not in self._detectors:
-            detector = _load_network(name, usable)
-            self._detectors[key] = detector.to(self.device) if hasattr(detector, "to") else detector
+            detector = _load_network(name, usable, self.device)
+            self._detectors[key] = detector if name.startswith("openpose") else detector.to(self.device)
         with torch.no_grad():
             out = _run_network(name, self._detectors[key], pixels, resolution)
         return Image.fromarray(_hwc3(np.asarray(out)))

@@ -55,7 +55,7 @@ TEXT_CONFIG: dict[str, Any] = {
 OPENPOSE_WIDTH = 8
 
 
-def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float = 0.2) -> None:
+def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float = 1.0) -> None:
     """Give every parameter (zero-initialised ones included, e.g. ControlNet zero convs) random values."""
     with torch.no_grad():
         for param in module.parameters():
@@ -77,9 +77,9 @@ def _components(generator: torch.Generator) -> tuple[Any, Any, Any]:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    unet = UNet2DConditionModel(**UNET_CONFIG)
-    vae = AutoencoderKL(**VAE_CONFIG)
-    text = CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG))
+    unet: Any = UNet2DConditionModel(**UNET_CONFIG)
+    vae: Any = AutoencoderKL(**VAE_CONFIG)
+    text: Any = CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG))
     for module in (unet, vae, text):
         _randomize(module, generator)
     return unet, vae, text
@@ -90,16 +90,10 @@ def _kohya_lora(
 ) -> dict[str, torch.Tensor]:
     """A LoRA in the Kohya/WebUI layout: lora_unet_* and lora_te_* keys with lora_down, lora_up and alpha."""
     tensors: dict[str, torch.Tensor] = {}
-    targets = [
-        ("lora_unet_", name, m)
-        for name, m in unet.named_modules()
-        if name.endswith(("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn2.to_q", "attn2.to_k", "attn2.to_v"))
-    ]
-    targets += [
-        ("lora_te_text_model_", name, m)
-        for name, m in text.named_modules()
-        if name.endswith(("self_attn.q_proj", "self_attn.v_proj"))
-    ]
+    unet_suffixes = tuple(f"{a}.{p}" for a in ("attn1", "attn2") for p in ("to_q", "to_k", "to_v", "to_out.0"))
+    te_suffixes = tuple(f"self_attn.{p}" for p in ("q_proj", "k_proj", "v_proj", "out_proj"))
+    targets = [("lora_unet_", n, m) for n, m in unet.named_modules() if n.endswith(unet_suffixes)]
+    targets += [("lora_te_text_model_", n, m) for n, m in text.named_modules() if n.endswith(te_suffixes)]
     for prefix, name, module in targets:
         key = prefix + name.replace(".", "_")
         assert isinstance(module, torch.nn.Linear)
