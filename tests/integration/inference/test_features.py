@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from tests.integration.inference.conftest import b64_png, image_of, job, scene
-from tests.integration.inference.test_txt2img import BASE, invoke
+from tests.integration.inference.helpers import BASE, b64_png, image_of, invoke, job, scene
 
 
 def pixels(s3, manifest) -> np.ndarray:
@@ -45,8 +44,15 @@ def test_inpainting_keeps_the_unmasked_area(server, s3, model_refs):
     init = scene()
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (0, 0, 32, 64))
-    payload = {**BASE, "init_images": [b64_png(init)], "mask": b64_png(mask.convert("RGB")),
-               "denoising_strength": 1.0, "mask_blur": 0, "mask_blur_x": 0, "mask_blur_y": 0}
+    payload = {
+        **BASE,
+        "init_images": [b64_png(init)],
+        "mask": b64_png(mask.convert("RGB")),
+        "denoising_strength": 1.0,
+        "mask_blur": 0,
+        "mask_blur_x": 0,
+        "mask_blur_y": 0,
+    }
     # When inpainting runs
     manifest = run(server, job(model_refs, payload, "img2img", "inpaint"))
     out = pixels(s3, manifest)
@@ -58,39 +64,53 @@ def test_inpainting_keeps_the_unmasked_area(server, s3, model_refs):
 
 
 def controlnet_unit(module: str, image: Image.Image, **fields) -> dict:
-    return {"enabled": True, "module": module, "model": "tiny-controlnet [0123abcd]", "image": b64_png(image),
-            "processor_res": 64, **fields}
+    return {
+        "enabled": True,
+        "module": module,
+        "model": "tiny-controlnet [0123abcd]",
+        "image": b64_png(image),
+        "processor_res": 64,
+        **fields,
+    }
 
 
 def test_two_controlnet_units_canny_and_openpose(server, s3, model_refs):
     # Given a canny unit and an openpose unit on the same ControlNet model, openpose weights as annotators
     units = [
         controlnet_unit("canny", scene(), threshold_a=50, threshold_b=150),
-        controlnet_unit("openpose", scene(), weight=0.8, guidance_end=0.6,
-                        control_mode="My prompt is more important"),
+        controlnet_unit("openpose", scene(), weight=0.8, guidance_end=0.6, control_mode="My prompt is more important"),
     ]
     payload = {**BASE, "alwayson_scripts": {"controlnet": {"args": units}}}
-    models = {"controlnets": {"tiny-controlnet": model_refs["controlnet"]},
-              "annotators": {"body_pose_model": model_refs["openpose_body"]}}
+    models = {
+        "controlnets": {"tiny-controlnet": model_refs["controlnet"]},
+        "annotators": {"body_pose_model": model_refs["openpose_body"]},
+    }
     # When the job runs, and once more without the units
     with_cn = run(server, job(model_refs, payload, job_id="cn-2", **models))
     plain = run(server, job(model_refs, BASE, job_id="cn-0"))
     # Then the control changed the image and both units are in the infotext
     assert np.abs(pixels(s3, with_cn) - pixels(s3, plain)).mean() > 1
     info = with_cn["info"]
-    assert ('ControlNet 0: "Module: canny, Model: tiny-controlnet [0123abcd], Weight: 1.0, '
-            "Resize Mode: Crop and Resize, Processor Res: 64, Threshold A: 50.0, Threshold B: 150.0, "
-            'Guidance Start: 0.0, Guidance End: 1.0, Pixel Perfect: False, Control Mode: Balanced"') in info
+    assert (
+        'ControlNet 0: "Module: canny, Model: tiny-controlnet [0123abcd], Weight: 1.0, '
+        "Resize Mode: Crop and Resize, Processor Res: 64, Threshold A: 50.0, Threshold B: 150.0, "
+        'Guidance Start: 0.0, Guidance End: 1.0, Pixel Perfect: False, Control Mode: Balanced"'
+    ) in info
     assert 'ControlNet 1: "Module: openpose, Model: tiny-controlnet [0123abcd], Weight: 0.8' in info
     assert "Control Mode: My prompt is more important" in info
 
 
 def test_controlnet_with_img2img_and_control_more_important(server, s3, model_refs):
     unit = controlnet_unit("none", scene(), control_mode="ControlNet is more important", pixel_perfect=True)
-    payload = {**BASE, "init_images": [b64_png(scene())], "denoising_strength": 0.6,
-               "alwayson_scripts": {"controlnet": {"args": [unit]}}}
-    manifest = run(server, job(model_refs, payload, "img2img", "cn-i2i",
-                               controlnets={"tiny-controlnet": model_refs["controlnet"]}))
+    payload = {
+        **BASE,
+        "init_images": [b64_png(scene())],
+        "denoising_strength": 0.6,
+        "alwayson_scripts": {"controlnet": {"args": [unit]}},
+    }
+    manifest = run(
+        server, job(model_refs, payload, "img2img", "cn-i2i", controlnets={"tiny-controlnet": model_refs["controlnet"]})
+    )
     assert "Pixel Perfect: True" in manifest["info"]
     assert "Processor Res: 64" in manifest["info"]
 
@@ -98,8 +118,10 @@ def test_controlnet_with_img2img_and_control_more_important(server, s3, model_re
 def test_lora_changes_the_image_and_is_unloaded_after_the_job(server, s3, model_refs):
     loras = {"tiny-lora": model_refs["lora"]}
     plain = run(server, job(model_refs, BASE, job_id="lora-0"))
-    with_lora = run(server, job(model_refs, {**BASE, "prompt": BASE["prompt"] + " <lora:tiny-lora:0.9>"},
-                                job_id="lora-1", loras=loras))
+    with_lora = run(
+        server,
+        job(model_refs, {**BASE, "prompt": BASE["prompt"] + " <lora:tiny-lora:0.9>"}, job_id="lora-1", loras=loras),
+    )
     after = run(server, job(model_refs, BASE, job_id="lora-2"))
     assert np.abs(pixels(s3, with_lora) - pixels(s3, plain)).mean() > 1
     assert np.array_equal(pixels(s3, after), pixels(s3, plain))

@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-import requests
 
-from tests.integration.inference.conftest import image_of, job
-
-BASE = {
-    "prompt": "a (red:1.2) cube, [blurry]",
-    "negative_prompt": "ugly",
-    "steps": 3,
-    "width": 64,
-    "height": 64,
-    "cfg_scale": 7,
-    "seed": 42,
-    "sampler_name": "Euler a",
-}
-
-
-def invoke(server: Any, body: dict[str, Any]) -> requests.Response:
-    return requests.post(server.url + "/invocations", json=body, timeout=300)
+from tests.integration.inference.helpers import BASE, image_of, invoke, job
 
 
 def test_txt2img_writes_png_with_infotext_and_answers_manifest(server, s3, model_refs):
@@ -45,8 +27,7 @@ def test_txt2img_writes_png_with_infotext_and_answers_manifest(server, s3, model
     assert lines[0] == "a (red:1.2) cube, [blurry]"
     assert lines[1] == "Negative prompt: ugly"
     assert lines[2].startswith(
-        "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 42, "
-        "Size: 64x64, Model hash: "
+        "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 42, Size: 64x64, Model hash: "
     )
     assert "Model: tiny-checkpoint" in lines[2]
     assert manifest["timings"]["total_s"] > 0
