@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := client,lambdas,inference,cli,ui,local,infra,dev
 
-.PHONY: demo test lint typecheck openapi
+.PHONY: demo test lint typecheck openapi lambda-layer
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +18,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sdcloud demo
 
-test: $(STAMP) lint typecheck
+# The pinned aws-cdk CLI (package-lock.json) and the Lambda dependency layer, for the infra tests.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+lambda-layer: $(STAMP)
+	$(BIN)/python -m infrastructure.lambda_code
+
+test: $(STAMP) node_modules/.package-lock.json lambda-layer lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
