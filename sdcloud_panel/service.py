@@ -113,6 +113,14 @@ class PanelService:
             output.prompt = (job.get("parameters") or {}).get("prompt") or output.info.split("\n", 1)[0]
         return output
 
+    def wait(self, label: str, timeout: float, poll_interval: float = 1.0) -> JobOutput:
+        """Wait for the job to end: its output if it succeeded, PanelError with its reason if it failed."""
+        ident = job_id(label) or ""
+        job = _call(lambda: self.client().wait_inference(ident, poll_interval=poll_interval, timeout=timeout))
+        if job["status"] == "failed":
+            raise PanelError(JobOutput(job).message)
+        return self.job_output(label)
+
     def save_images(self, label: str | None) -> list[str]:
         output = self.job_output(label)
         if not output.job.get("images"):
@@ -142,3 +150,5 @@ def _call(fn: Callable[..., T], *args: Any) -> T:
     except ApiError as exc:
         where = f" (field: {exc.field})" if exc.field else ""
         raise PanelError(f"{exc.message}{where}") from exc
+    except TimeoutError as exc:
+        raise PanelError(str(exc)) from exc

@@ -82,9 +82,9 @@ class CloudPanel:
 
 def refresh_icon_button(elem_id: str) -> Any:
     return (
-        gr.Button("\U0001f504", elem_id=elem_id, min_width=40, scale=0)
+        gr.Button("\u21bb", elem_id=elem_id, min_width=40, scale=0)
         if _has_scale()
-        else gr.Button("\U0001f504", elem_id=elem_id)
+        else gr.Button("\u21bb", elem_id=elem_id)
     )
 
 
