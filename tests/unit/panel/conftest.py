@@ -33,3 +33,8 @@ def user_key(api: FakeApi) -> str:
 @pytest.fixture
 def service(api: FakeApi, user_key: str, tmp_path: Path) -> PanelService:
     return PanelService(SettingsStore(tmp_path / "panel.json", PanelSettings(api.url, user_key)))
+
+
+@pytest.fixture(autouse=True)
+def upload_state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
