@@ -46,4 +46,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy api_schema lambdas
+	$(BIN)/mypy api_schema lambdas inference_image sdcloud sdcloud_client sdcloud_panel infrastructure

@@ -192,7 +192,7 @@ class GenerationPayload(BaseModel):
         for name, defaults in _UNSUPPORTED_AT_DEFAULT.items():
             if name in data:
                 value = data.pop(name)
-                if not any(value == default and type(value) is type(default) or value is default
+                if not any((value == default and type(value) is type(default)) or value is default
                            for default in defaults):
                     raise ValueError(f"{name} is not supported: leave it at its default {defaults[0]!r}")
         return data

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from lambdas.settings import settings
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     import boto3  # lazy: keeps handler import fast
+    from botocore.config import Config
 
-    return boto3.session.Session().client(service, region_name=settings().region)
+    session: Any = boto3.session.Session()
+    # SigV4 everywhere: presigned S3 URLs for KMS-encrypted objects need it.
+    config = Config(signature_version="s3v4") if service == "s3" else None
+    return session.client(service, region_name=settings().region, config=config)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str) -> Any:
     import boto3
 

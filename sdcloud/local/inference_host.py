@@ -1,0 +1,106 @@
+"""The real inference server (the container's FastAPI app), served over HTTP in this process.
+
+SageMaker starts the container, waits for `GET /ping` to answer 200 and then POSTs each request to
+`/invocations`; the host does the same on a loopback port. One host per device, loaded once and shared
+by every local endpoint; requests to it are serialized as on one GPU instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class InferenceHost:
+    def __init__(self, device: str, cache_dir: Path, s3_endpoint_url: str) -> None:
+        self.device = device
+        self.cache_dir = cache_dir
+        self.s3_endpoint_url = s3_endpoint_url
+        self.url = ""
+        self.failure: str | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_lock = threading.Lock()
+        self._invoke_lock = threading.Lock()
+        self._http = requests.Session()
+
+    def ensure_started(self) -> None:
+        """Start the server in the background (once); `wait_ready` tells when it answers /ping."""
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name=f"sdcloud-inference-{self.device}",
+                                                daemon=True)
+                self._thread.start()
+
+    def _serve(self) -> None:
+        import uvicorn
+
+        try:
+            app = self._build_app()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+            self._server = uvicorn.Server(config)
+            self._ready.set()
+            self._server.run(sockets=[sock])
+        except Exception as exc:
+            log.exception("the inference server did not start")
+            self.failure = f"the inference server did not start: {type(exc).__name__}: {exc}"
+            self._ready.set()
+
+    def _build_app(self) -> Any:
+        from inference_image.server import create_app
+        from inference_image.settings import InferenceSettings
+
+        settings = InferenceSettings.model_validate(
+            {"cache_dir": self.cache_dir, "device": self.device, "s3_endpoint_url": self.s3_endpoint_url})
+        return create_app(settings)
+
+    def wait_ready(self, timeout: float, stop: threading.Event | None = None) -> str | None:
+        """Wait until /ping answers 200; return None when ready, else why not."""
+        self.ensure_started()
+        deadline = time.monotonic() + timeout
+        self._ready.wait(timeout)
+        while time.monotonic() < deadline and not (stop and stop.is_set()):
+            if self.failure:
+                return self.failure
+            if self.url:
+                try:
+                    if self._http.get(f"{self.url}/ping", timeout=5).status_code == 200:
+                        return None
+                except requests.RequestException:
+                    pass
+            time.sleep(0.2)
+        return self.failure or f"the inference server did not answer /ping within {timeout:.0f}s"
+
+    def invoke(self, body: bytes, content_type: str, accept: str, timeout: float) -> InvocationResult:
+        with self._invoke_lock:
+            response = self._http.post(f"{self.url}/invocations", data=body, timeout=timeout,
+                                       headers={"Content-Type": content_type, "Accept": accept})
+        return InvocationResult(response.status_code, response.headers.get("Content-Type", "application/json"),
+                                response.content)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,233 @@
+"""What AWS itself does between the pieces, done by threads: event source mapping, EventBridge, schedules.
+
+- `ResultsPoller`: the SQS event source mapping of the result notifier (batches of up to 10, partial batch
+  responses: the items the handler reports as failed stay on the queue and come back, then go to the DLQ).
+- `EndpointWatcher`: SageMaker's "SageMaker Endpoint State Change" events. moto's endpoints are InService
+  at once, so the watcher emits CREATING when one appears, starts the inference host, and emits IN_SERVICE
+  once the host answers /ping (FAILED if it cannot start), UPDATING/IN_SERVICE when its config changes, and
+  DELETING when it is gone.
+- `Schedule`: the EventBridge schedule of the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from sdcloud.local.inference_host import InferenceHost
+from sdcloud.local.lambda_runtime import ACCOUNT, LambdaFunction
+
+log = logging.getLogger(__name__)
+
+RETRY_VISIBILITY_S = 2  # locally, a failed item comes back after 2 s rather than the queue's full timeout
+
+
+class Loop:
+    """A daemon thread calling `tick()` every `interval` seconds until stopped; a failing tick is logged."""
+
+    name = "loop"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sdcloud-{self.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("%s failed; trying again", self.name)
+            self.stopping.wait(self.interval)
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._thread.join(timeout=5)
+
+
+class ResultsPoller(Loop):
+    name = "results-poller"
+
+    def __init__(self, notifier: LambdaFunction, queue_url: str, region: str, interval: float = 0.05) -> None:
+        super().__init__(interval)
+        self.notifier, self.queue_url, self.region = notifier, queue_url, region
+        self.sqs: Any = boto3.session.Session(region_name=region).client("sqs")
+        self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+
+    def tick(self) -> None:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return
+        event = {"Records": [self.record(message) for message in messages]}
+        try:
+            response = self.notifier.invoke(event) or {}
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        except Exception:
+            log.exception("the result notifier failed on a batch of %d; it will be retried", len(messages))
+            failed = {message["MessageId"] for message in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        retry = [m for m in messages if m["MessageId"] in failed]
+        if retry:
+            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": RETRY_VISIBILITY_S}
+                for i, m in enumerate(retry)])
+
+    def record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                name: {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
+                       "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": self.region,
+        }
+
+
+@dataclass
+class _Known:
+    config_name: str
+    status: str  # the last status announced, SageMaker event spelling
+
+
+def endpoint_event(endpoint: dict[str, Any], status: str, region: str, failure_reason: str | None = None
+                   ) -> dict[str, Any]:
+    """An EventBridge "SageMaker Endpoint State Change" event for a DescribeEndpoint-like dict."""
+    def millis(value: Any) -> float:
+        return value.timestamp() * 1000 if isinstance(value, datetime) else float(value or 0)
+
+    detail: dict[str, Any] = {
+        "EndpointName": endpoint["EndpointName"],
+        "EndpointArn": endpoint["EndpointArn"],
+        "EndpointConfigName": endpoint.get("EndpointConfigName", ""),
+        "ProductionVariants": [
+            {"VariantName": v.get("VariantName"), "DesiredWeight": float(v.get("CurrentWeight", 1.0)),
+             "DesiredInstanceCount": float(v.get("DesiredInstanceCount", v.get("CurrentInstanceCount", 1)))}
+            for v in endpoint.get("ProductionVariants", [])
+        ],
+        "EndpointStatus": status,
+        "CreationTime": millis(endpoint.get("CreationTime")),
+        "LastModifiedTime": millis(endpoint.get("LastModifiedTime")),
+        "Tags": {},
+    }
+    if failure_reason:
+        detail["FailureReason"] = failure_reason
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [endpoint["EndpointArn"]],
+        "detail": detail,
+    }
+
+
+class EndpointWatcher(Loop):
+    name = "endpoint-watcher"
+
+    def __init__(self, handler: LambdaFunction, host: Callable[[], InferenceHost], region: str,
+                 interval: float = 0.25, ready_timeout: float = 600) -> None:
+        super().__init__(interval)
+        self.handler, self.host, self.region, self.ready_timeout = handler, host, region, ready_timeout
+        self.sagemaker: Any = boto3.session.Session(region_name=region).client("sagemaker")
+        self.known: dict[str, _Known] = {}
+        self.described: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()  # known/described are shared with the bring-up threads
+
+    def tick(self) -> None:
+        with self._lock:
+            self._compare()
+
+    def _compare(self) -> None:
+        current = {}
+        for page in self.sagemaker.get_paginator("list_endpoints").paginate():
+            for summary in page["Endpoints"]:
+                current[summary["EndpointName"]] = summary
+        for name in current:
+            endpoint = self.sagemaker.describe_endpoint(EndpointName=name)
+            self.described[name] = endpoint
+            known = self.known.get(name)
+            if known is None:
+                self.known[name] = _Known(endpoint["EndpointConfigName"], "CREATING")
+                self.emit(endpoint, "CREATING")
+                self._bring_up(endpoint)
+            elif known.config_name != endpoint["EndpointConfigName"]:
+                known.config_name, known.status = endpoint["EndpointConfigName"], "UPDATING"
+                self.emit(endpoint, "UPDATING")
+                self._bring_up(endpoint)
+        for name in [n for n in self.known if n not in current]:
+            del self.known[name]
+            self.emit(self.described.pop(name), "DELETING")
+
+    def _bring_up(self, endpoint: dict[str, Any]) -> None:
+        threading.Thread(target=self._wait_in_service, args=(endpoint,), daemon=True,
+                         name=f"sdcloud-bring-up-{endpoint['EndpointName']}").start()
+
+    def _wait_in_service(self, endpoint: dict[str, Any]) -> None:
+        problem = self.host().wait_ready(self.ready_timeout, self.stopping)
+        if self.stopping.is_set():
+            return
+        name = endpoint["EndpointName"]
+        with self._lock:
+            known = self.known.get(name)
+            if known is None:
+                return  # deleted meanwhile
+            known.status = "FAILED" if problem else "IN_SERVICE"
+        self.emit(self.described.get(name, endpoint), known.status, problem)
+
+    def emit(self, endpoint: dict[str, Any], status: str, failure_reason: str | None = None) -> None:
+        with self._lock:
+            try:
+                self.handler.invoke(endpoint_event(endpoint, status, self.region, failure_reason))
+            except Exception:
+                log.exception("the endpoint-events handler failed on %s %s", endpoint["EndpointName"], status)
+
+
+class Schedule(Loop):
+    name = "schedule"
+
+    def __init__(self, handler: LambdaFunction, rule_name: str, region: str, interval: float) -> None:
+        super().__init__(interval)
+        self.handler, self.rule_name, self.region = handler, rule_name, region
+
+    def tick(self) -> None:
+        self.handler.invoke({
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{self.rule_name}"],
+            "detail": {},
+        })
