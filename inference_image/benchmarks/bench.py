@@ -143,7 +143,7 @@ class Bench:
         images = out.images
         times = []
         for i in range(reps):
-            t, _ = _timed(lambda i=i: call(pipe, **self.kwargs(config, batch, 100 + i, "pil")))
+            t, _ = _timed(lambda i=i: call(pipe, **self.kwargs(config, batch, 100 + i, "pil")))  # type: ignore[misc]
             times.append(t)
         per_call = float(np.median(times))
         row = Row(
@@ -178,8 +178,8 @@ def print_table(rows: list[Row]) -> str:
     lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(
-            f"| {r.config} | {r.batch} | {r.variant} | {r.it_s:.1f} | {r.s_image:.3f} | {1 / r.s_image:.2f} | "
-            f"{r.ratio:.2f} | {r.psnr_db:.1f} | {r.nan} | {r.first_call_s:.1f} |"
+            f"| {r.config} | {r.batch} | {r.variant} | {r.it_s:.1f} | {r.s_image:.3f} "
+            f"| {1 / r.s_image:.2f} | {r.ratio:.2f} | {r.psnr_db:.1f} | {r.nan} | {r.first_call_s:.1f} |"
         )
     table = "\n".join(lines)
     print(table, flush=True)
@@ -207,7 +207,8 @@ def run_main(
 
     for variant in variants:
         compile_policy = "off" if variant == "graphs" else "sync"
-        runner = FastRunner(setup.options(compile=compile_policy, coordinate_descent_tuning=variant == "compiled-cdt"))
+        options = setup.options(compile=compile_policy, coordinate_descent_tuning=variant == "compiled-cdt")
+        runner = FastRunner(options)
         for config, batch in configs:
             try:
                 row, images = bench.measure(config, batch, variant, runner.run)

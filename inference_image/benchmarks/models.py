@@ -122,14 +122,18 @@ def build_pipeline(
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    cfg = _SD15 if arch == "sd15" else _TINY
+    cfg: dict[str, dict[str, Any]] = _SD15 if arch == "sd15" else _TINY  # type: ignore[assignment]
     tokenizer = letter_tokenizer()
     torch.manual_seed(seed)
     with torch.device(device):
         unet = UNet2DConditionModel(**cfg["unet"])
         vae = AutoencoderKL(**cfg["vae"])
-        text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1, **cfg["text"]))
-        nets = [_random_controlnet(ControlNetModel.from_unet(unet, **cfg["controlnet"])) for _ in range(controlnets)]
+        text_config = CLIPTextConfig(
+            vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1, **cfg["text"]
+        )
+        text_encoder = CLIPTextModel(text_config)
+        nets = [ControlNetModel.from_unet(unet, **cfg["controlnet"]) for _ in range(controlnets)]
+        nets = [_random_controlnet(net) for net in nets]
     parts: dict[str, Any] = {
         "vae": vae,
         "text_encoder": text_encoder,
@@ -140,6 +144,7 @@ def build_pipeline(
         "feature_extractor": None,
         "requires_safety_checker": False,
     }
+    pipe: Any
     if nets:
         pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0], **parts)
     else:

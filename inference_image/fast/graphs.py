@@ -229,7 +229,8 @@ class GraphedForward:
             entry.compiled = compiled
             self.stats.captures += 1
         except Exception as exc:  # a forward that cannot be captured runs eagerly from now on
-            log.warning("graph capture failed (%s); running eagerly: %s", "compiled" if compiled else "eager", exc)
+            tier = "compiled" if compiled else "eager"
+            log.warning("graph capture failed (%s); running eagerly: %s", tier, exc)
             self.stats.failures.append(repr(exc))
             if compiled:
                 entry.compile_state = "failed"

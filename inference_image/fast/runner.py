@@ -249,7 +249,7 @@ class FastRunner:
 @contextlib.contextmanager
 def _forwards_replaced(replacements: dict[torch.nn.Module, GraphedForward]) -> Iterator[None]:
     for module, wrapper in replacements.items():
-        module.forward = wrapper  # type: ignore[method-assign]
+        module.forward = wrapper
     try:
         yield
     finally:
@@ -258,13 +258,17 @@ def _forwards_replaced(replacements: dict[torch.nn.Module, GraphedForward]) -> I
 
 
 def _weights_fingerprint(module: torch.nn.Module) -> int:
-    return hash(tuple(p.data_ptr() for p in module.parameters()))
+    """The base weights' addresses, which the graphs hold. LoRA adapter weights are left out: a fused
+    LoRA is added into the base weights in place, so the graphs stay valid (no recapture, no compile),
+    and unfused ones send the call to the plain path."""
+    return hash(tuple(p.data_ptr() for name, p in module.named_parameters() if "lora_" not in name))
 
 
 def _has_unfused_lora(module: torch.nn.Module) -> bool:
     for sub in module.modules():
         # peft's BaseTunerLayer, without importing peft
-        if hasattr(sub, "merged") and hasattr(sub, "active_adapters"):
-            if sub.active_adapters and not sub.merged and not getattr(sub, "disable_adapters", False):
-                return True
+        if not (hasattr(sub, "merged") and hasattr(sub, "active_adapters")):
+            continue
+        if sub.active_adapters and not sub.merged and not getattr(sub, "disable_adapters", False):
+            return True
     return False
