@@ -102,6 +102,10 @@ class FastRunner:
             self._schedule_compiles(list(wrappers.values()))
         return out
 
+    def __call__(self, pipe: Any, kwargs: dict[str, Any]) -> list[Any]:
+        """The container's `Runner` hook: `Predictor(settings, runner=FastRunner())`."""
+        return list(self.run(pipe, **kwargs).images)
+
     def wait_for_compiles(self, timeout: float | None = None) -> None:
         """Block until queued background compiles finish (image build, benchmarks, tests)."""
         deadline = None if timeout is None else time.monotonic() + timeout
