@@ -12,6 +12,7 @@ static buffers: the CPU tests exercise the buffer, signature and output logic wi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -253,7 +254,7 @@ class GraphedForward:
         try:
             inputs = [t.clone() if isinstance(t, torch.Tensor) else t for t in entry.static_inputs]
             args, kwargs = pytree.tree_unflatten(inputs, spec)
-            ctx = torch.cuda.stream(stream) if stream is not None else _nullcontext()
+            ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
             with ctx, torch.no_grad():
                 for _ in range(2):
                     self.compiled(*args, **kwargs)
@@ -268,10 +269,3 @@ class GraphedForward:
     def pending_compiles(self) -> list[Hashable]:
         return [k for k, e in self._entries.items() if e.compile_state == "none" and e.error is None]
 
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -106,6 +106,37 @@ class FastRunner:
         """The container's `Runner` hook: `Predictor(settings, runner=FastRunner())`."""
         return list(self.run(pipe, **kwargs).images)
 
+    def warm_up(
+        self,
+        pipe: Any,
+        sizes: tuple[tuple[int, int], ...] = ((512, 512),),
+        batches: tuple[int, ...] = (1,),
+        steps: int = 2,
+    ) -> None:
+        """Capture (and compile, per the policy) every (width, height, batch) with a short generation,
+        then wait for the compiles: at image build (then `save_cache`) or before an instance reports
+        ready. ControlNet pipelines get one blank image per unit."""
+        from PIL import Image
+
+        units = len(getattr(pipe.controlnet, "nets", [None])) if getattr(pipe, "controlnet", None) else 0
+        for width, height in sizes:
+            for batch in batches:
+                kwargs: dict[str, Any] = {
+                    "prompt": "",
+                    "width": width,
+                    "height": height,
+                    "num_inference_steps": steps,
+                    "num_images_per_prompt": batch,
+                    "output_type": "np",
+                }
+                if units:
+                    blank = Image.new("RGB", (width, height))
+                    kwargs["image"] = [blank] * units if units > 1 else blank
+                self.run(pipe, **kwargs)
+                if self.options.compile == "background":
+                    self.wait_for_compiles()
+                    self.run(pipe, **kwargs)  # captures the compiled graphs
+
     def wait_for_compiles(self, timeout: float | None = None) -> None:
         """Block until queued background compiles finish (image build, benchmarks, tests)."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -138,3 +138,15 @@ def test_lora_runs_plain_until_fused_then_fast_with_the_same_graphs():
     assert runner.last.path == "fast"
     assert runner._wrappers[pipe.unet][1] is wrapper_before
     np.testing.assert_allclose(fused, pipe(**call_kwargs()).images, atol=1e-4)
+
+
+def test_warm_up_leaves_every_shape_compiled(pipe):
+    runner = FastRunner(FastOptions(backend="emulate", compile="background", compile_backend="eager"))
+    try:
+        runner.warm_up(pipe, sizes=((32, 32), (32, 48)), steps=1)
+        runner.run(pipe, **call_kwargs(**two_units()))
+    finally:
+        runner.close()
+    assert runner.last is not None
+    for name in ("unet", "controlnet_0", "controlnet_1", "vae_decoder"):
+        assert runner.last.tiers[name] and set(runner.last.tiers[name]) == {"compiled"}, name
