@@ -45,6 +45,10 @@ def two_units():
     return {"image": images, "controlnet_conditioning_scale": [1.0, 0.7], "control_guidance_end": [1.0, 0.5]}
 
 
+def without_controlnet(pipe) -> dict[str, Any]:
+    return {k: v for k, v in pipe.components.items() if k != "controlnet"}
+
+
 def emulated(**kw) -> FastRunner:
     return FastRunner(FastOptions(backend="emulate", compile="off", **kw))
 
@@ -62,7 +66,7 @@ def test_two_controlnet_units_match_the_plain_pipeline(pipe):
 def test_txt2img_matches_and_a_second_call_replays(pipe):
     from diffusers import StableDiffusionPipeline
 
-    txt2img: Any = StableDiffusionPipeline(**{k: v for k, v in pipe.components.items() if k != "controlnet"})
+    txt2img: Any = StableDiffusionPipeline(**without_controlnet(pipe))
     txt2img.set_progress_bar_config(disable=True)
     runner = emulated()
     first = runner.run(txt2img, **call_kwargs(seed=3)).images
@@ -76,7 +80,7 @@ def test_one_model_used_by_two_units_is_wrapped_once(pipe):
     from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 
     net = pipe.controlnet.nets[0]
-    parts = {k: v for k, v in pipe.components.items() if k != "controlnet"}
+    parts = without_controlnet(pipe)
     shared: Any = StableDiffusionControlNetPipeline(controlnet=MultiControlNetModel([net, net]), **parts)
     shared.set_progress_bar_config(disable=True)
     runner = emulated()
@@ -101,7 +105,7 @@ def test_disabled_runner_is_the_plain_pipeline(pipe):
 def test_background_compile_moves_a_signature_to_the_compiled_tier(pipe):
     from diffusers import StableDiffusionPipeline
 
-    txt2img: Any = StableDiffusionPipeline(**{k: v for k, v in pipe.components.items() if k != "controlnet"})
+    txt2img: Any = StableDiffusionPipeline(**without_controlnet(pipe))
     txt2img.set_progress_bar_config(disable=True)
     runner = FastRunner(FastOptions(backend="emulate", compile="background", compile_backend="eager"))
     try:
@@ -150,3 +154,18 @@ def test_warm_up_leaves_every_shape_compiled(pipe):
     assert runner.last is not None
     for name in ("unet", "controlnet_0", "controlnet_1", "vae_decoder"):
         assert runner.last.tiers[name] and set(runner.last.tiers[name]) == {"compiled"}, name
+
+
+def test_img2img_matches_the_plain_pipeline(pipe):
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    img2img: Any = StableDiffusionImg2ImgPipeline(**without_controlnet(pipe))
+    img2img.set_progress_bar_config(disable=True)
+    init = control_image(SIZE, SIZE, seed=7)
+    kwargs = {k: v for k, v in call_kwargs().items() if k not in ("height", "width")}
+    runner = emulated()
+    fast = runner.run(img2img, image=init, strength=0.6, **kwargs).images
+    kwargs["generator"] = torch.Generator().manual_seed(1)
+    plain = img2img(image=init, strength=0.6, **kwargs).images
+    assert runner.last is not None and runner.last.path == "fast"
+    np.testing.assert_allclose(fast, plain, atol=1e-4)
