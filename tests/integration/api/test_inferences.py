@@ -284,10 +284,12 @@ def test_delete_removes_the_job_and_its_objects(gateway, user_key, endpoint, che
     assert busy.status == 409 and "in progress" in busy.message
 
     finish(aws, job_id)
+    boto3.client("s3").put_object(Bucket=aws.settings.bucket, Key=f"async/success/{job_id}.out", Body=b"{}")
     assert gateway.delete(f"/inferences/{job_id}", key=user_key).status == 204
 
     assert gateway.get(f"/inferences/{job_id}", key=user_key).status == 404
     assert s3_keys(aws, "inputs/") == [f"inputs/{other}.json"] and s3_keys(aws, "outputs/") == []
+    assert s3_keys(aws, "async/") == []
     assert gateway.delete(f"/inferences/{job_id}", key=user_key).status == 404
 
 
