@@ -73,7 +73,8 @@ def _invoke(job: dict[str, Any]) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        answer = sagemaker.invoke_async(job["endpoint_name"], job["input_key"], job["id"])
+        endpoint = sagemaker.sagemaker_name(job["endpoint_name"])
+        answer = sagemaker.invoke_async(endpoint, job["input_key"], job["id"])
     except (ClientError, BotoCoreError) as exc:
         reason = exc.response["Error"]["Message"] if isinstance(exc, ClientError) else str(exc)
         jobs.mark_failed(job["id"], f"the endpoint did not accept the job: {reason}")
