@@ -144,3 +144,24 @@ def test_a_deleting_endpoint_stays_deleting(aws, gateway, admin_key):
 
     assert not set_status("sdcloud-sd", "InService")
     assert not set_status("missing", "InService")
+
+
+def test_an_endpoint_sagemaker_will_not_delete_yet_is_409_and_stays(gateway, admin_key, monkeypatch):
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    create(gateway, admin_key)
+    original = getattr(BaseClient, "_make_api_call")  # noqa: B009 (private, untyped)
+
+    def refuse(self, operation_name, params):
+        if operation_name == "DeleteEndpoint":
+            raise ClientError({"Error": {"Code": "ValidationException",
+                                         "Message": "Cannot delete an endpoint that is Creating"}}, operation_name)
+        return original(self, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse)
+
+    reply = gateway.delete("/endpoints/sd", key=admin_key)
+
+    assert reply.status == 409 and "Creating" in reply.message
+    assert gateway.get("/endpoints/sd", key=admin_key).body["endpoint"]["status"] == "Creating"
