@@ -81,3 +81,15 @@ def test_the_local_stack_gets_a_fresh_admin_key(aws):
     assert caller is not None and caller.name == "admin" and caller.role == "admin"
     assert authenticate(create_local_admin()) is not None
     assert authenticate(key) is None  # re-keying replaces the old key
+
+
+def test_delete_leaves_the_admin_and_answers_success(aws, cloudformation):
+    from lambdas.bootstrap_admin import create_local_admin, handler
+
+    url, received = cloudformation
+    key = create_local_admin()
+
+    handler(custom_resource_event(url, "Delete"), None)
+
+    assert received[0]["Status"] == "SUCCESS"
+    assert authenticate(key) is not None
