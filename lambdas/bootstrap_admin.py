@@ -1,10 +1,9 @@
 """How the first admin key comes to exist.
 
 On AWS: a CloudFormation custom resource (behind the CDK Provider framework) runs `handler` on create and
-update. It reads the key from the
-Secrets Manager secret at `settings.admin_secret_arn` (a plain string, or JSON with an `api_key` field;
-the stack generates it) and writes user `admin` with the key's SHA-256 hash. Retrieve the key with
-`aws secretsmanager get-secret-value --secret-id <arn>`. Delete leaves the user in place.
+update. It reads the key from the Secrets Manager secret at `settings.admin_secret_arn` (a plain string, or
+JSON with an `api_key` field; the stack generates it) and writes user `admin` with the key's SHA-256 hash.
+Retrieve the key with `aws secretsmanager get-secret-value --secret-id <arn>`. Delete leaves the user in place.
 
 Locally: the local stack calls `create_local_admin()`, which writes the admin and returns its key.
 """
