@@ -72,9 +72,7 @@ class Operations(Construct):
                 left=[rest_api.metric_latency(period=PERIOD, statistic="p90")],
                 width=12,
             ),
-            cloudwatch.GraphWidget(
-                title="Jobs finished", left=[succeeded, failed], right=[failed_rate], width=12
-            ),
+            cloudwatch.GraphWidget(title="Jobs finished", left=[succeeded, failed], right=[failed_rate], width=12),
             cloudwatch.GraphWidget(
                 title="Results queue",
                 left=[
@@ -91,10 +89,7 @@ class Operations(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Function duration (p90)",
-                left=[
-                    fn.metric_duration(period=PERIOD, statistic="p90", label=name)
-                    for name, fn in functions.items()
-                ],
+                left=[fn.metric_duration(period=PERIOD, statistic="p90", label=name) for name, fn in functions.items()],
                 width=12,
             ),
         )
