@@ -28,8 +28,8 @@ def pre() -> Preprocessors:
 
 
 @pytest.mark.parametrize(
-    "module", ["none", "canny", "invert", "lineart_standard", "scribble_xdog",
-               "lineart_standard (from white bg & black line)"],
+    "module",
+    ["none", "canny", "invert", "lineart_standard", "scribble_xdog", "lineart_standard (from white bg & black line)"],
 )
 def test_plain_preprocessors(pre, module):
     out = pre.run(module, picture(), 64, -1, -1, {})
