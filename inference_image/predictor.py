@@ -181,14 +181,12 @@ class Predictor:
         return path
 
     def _lora_weights(self, payload: GenerationPayload, job: InferenceInput) -> dict[str, float]:
+        """LoRA tags of the prompt, weights summed by name (the WebUI ignores tags in the negative prompt)."""
         weights: dict[str, float] = {}
-        for field in ("prompt", "negative_prompt"):
-            for name, weight in lora_tags(getattr(payload, field)):
-                if name not in job.models.loras:
-                    raise InvalidJob(
-                        f"LoRA '{name}' is not among the job's resolved models", f"payload.{field}"
-                    )
-                weights[name] = weights.get(name, 0.0) + weight
+        for name, weight in lora_tags(payload.prompt):
+            if name not in job.models.loras:
+                raise InvalidJob(f"LoRA '{name}' is not among the job's resolved models", "payload.prompt")
+            weights[name] = weights.get(name, 0.0) + weight
         return weights
 
     def _controlnet_ref(self, index: int, title: str, job: InferenceInput) -> ModelRef:

@@ -54,6 +54,17 @@ TEXT_CONFIG: dict[str, Any] = {
 # Annotators: the openpose networks at tiny widths (the loader reads widths from the file).
 OPENPOSE_WIDTH = 8
 
+# How to register each sample: model type and name (annotators must carry the names the server looks up).
+REGISTRATION: dict[str, tuple[str, str]] = {
+    "checkpoint": ("checkpoint", "tiny-sd15"),
+    "controlnet": ("controlnet", "tiny-controlnet"),
+    "vae": ("vae", "tiny-vae"),
+    "lora": ("lora", "tiny-lora"),
+    "embedding": ("embedding", "tiny-embedding"),
+    "openpose_body": ("annotator", "body_pose_model"),
+    "openpose_hand": ("annotator", "hand_pose_model"),
+}
+
 
 def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float = 1.0) -> None:
     """Give every parameter (zero-initialised ones included, e.g. ControlNet zero convs) random values."""
@@ -67,6 +78,7 @@ def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float
 
 
 def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+    # One metadata entry at most: safetensors writes several in no fixed order, and the files must not vary.
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
@@ -136,7 +148,8 @@ def _openpose_weights(kind: str, generator: torch.Generator) -> dict[str, torch.
 def write_sample_models(directory: Path) -> dict[str, Path]:
     """Write the sample models into `directory` and return their paths by kind.
 
-    Keys: checkpoint, controlnet, vae, lora, embedding, openpose_body, openpose_hand.
+    Keys: checkpoint, controlnet, vae, lora, embedding, openpose_body, openpose_hand (see REGISTRATION
+    for the model type and name each one is registered under). Same bytes on every call.
     """
     from diffusers import ControlNetModel
 
@@ -166,7 +179,7 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     paths["lora"] = _save(
         directory / "tiny-lora.safetensors",
         _kohya_lora(unet, text, generator),
-        metadata={"ss_network_module": "networks.lora", "ss_network_dim": str(LORA_RANK)},
+        metadata={"ss_network_module": "networks.lora"},
     )
     paths["embedding"] = _save(
         directory / "tiny-embedding.safetensors",

@@ -85,3 +85,14 @@ def test_pixel_perfect_matches_the_extension():
     assert pixel_perfect_resolution(image, 512, 512, "Crop and Resize") == 512
     assert pixel_perfect_resolution(image, 512, 512, "Resize and Fill") == 384
     assert pixel_perfect_resolution(image, 768, 512, "Just Resize") == 576  # max(512/768, 768/1024) * 768
+
+
+def test_sample_models_are_deterministic(tmp_path):
+    from inference_image.sample_models import REGISTRATION, write_sample_models
+
+    first = write_sample_models(tmp_path / "a")
+    second = write_sample_models(tmp_path / "b")
+    assert set(first) == set(REGISTRATION)
+    assert {"checkpoint", "controlnet", "vae", "lora", "embedding"} <= set(first)
+    for key in first:
+        assert first[key].read_bytes() == second[key].read_bytes(), key
