@@ -51,9 +51,7 @@ class UnitControlNets(MultiControlNetModel):
     ) -> Any:
         down_total: list[torch.Tensor] | None = None
         mid_total: torch.Tensor | None = None
-        for image, scale, net, mode in zip(
-            controlnet_cond, conditioning_scale, self.nets, self.modes, strict=True
-        ):
+        for image, scale, net, mode in zip(controlnet_cond, conditioning_scale, self.nets, self.modes, strict=True):
             down, mid = net(
                 sample=sample,
                 timestep=timestep,

@@ -69,6 +69,8 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
     params: dict[str, Any] = {"Denoising strength": payload.denoising_strength}
     if payload.mask is None:
         return Inputs(init=init, extra_params=params)
+    if not payload.mask_round:
+        raise InvalidJob("mask_round false is not supported (the latent mask is always rounded)", "mask_round")
     if payload.inpainting_fill not in (0, 1):
         raise InvalidJob("inpainting_fill supports 0 (fill) and 1 (original)", "inpainting_fill")
     mask = resize(decode_image(payload.mask, "mask"), payload.width, payload.height, mode).convert("L")
@@ -95,28 +97,22 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
             "Inpaint area": "Only masked" if payload.inpaint_full_res else None,
             "Masked area padding": payload.inpaint_full_res_padding if payload.inpaint_full_res else None,
             "Mask mode": "Inpaint not masked" if payload.inpainting_mask_invert else None,
-            "Masked content": ("fill", "original")[payload.inpainting_fill]
-            if payload.inpainting_fill != 1
-            else None,
+            "Masked content": ("fill", "original")[payload.inpainting_fill] if payload.inpainting_fill != 1 else None,
         }
     )
     return Inputs(init=init, original=original, mask=mask, blurred_mask=blurred, extra_params=params)
 
 
-def task_pipeline(
-    base: Any, inputs: Inputs, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool
-) -> Any:
+def task_pipeline(base: Any, inputs: Inputs, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool) -> Any:
     """The diffusers pipeline class for txt2img / img2img / inpaint, with or without ControlNet."""
     import diffusers
 
+    if base.unet.config.in_channels != 4 and inputs.mask is None:
+        raise InvalidJob("this checkpoint is an inpainting model: use img2img with a mask", "override_settings")
     sdxl = getattr(base, "text_encoder_2", None) is not None
     prefix = "StableDiffusionXL" if sdxl else "StableDiffusion"
     suffix = (
-        "InpaintPipeline"
-        if inputs.mask is not None
-        else "Img2ImgPipeline"
-        if inputs.init is not None
-        else "Pipeline"
+        "InpaintPipeline" if inputs.mask is not None else "Img2ImgPipeline" if inputs.init is not None else "Pipeline"
     )
     if units:
         multi = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)

@@ -46,9 +46,7 @@ class ModelStore:
                 os.utime(path)  # the access time drives LRU eviction
                 return path
             if ref.size_bytes > self.budget:
-                raise ModelLoadError(
-                    f"model '{ref.name}' ({ref.size_bytes} bytes) exceeds the disk cache budget"
-                )
+                raise ModelLoadError(f"model '{ref.name}' ({ref.size_bytes} bytes) exceeds the disk cache budget")
             self._make_room(ref.size_bytes, (pinned or set()) | {path})
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + ".part")

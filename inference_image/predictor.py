@@ -16,7 +16,7 @@ from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
 from api_schema.payload import GenerationPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
-from inference_image.errors import InvalidJob, ModelLoadError
+from inference_image.errors import Busy, InvalidJob, ModelLoadError
 from inference_image.generation import Runner, generate, prepare_inputs, run_pipeline, seeds_of
 from inference_image.images import png_bytes
 from inference_image.infotext import format_infotext, number
@@ -82,8 +82,6 @@ class Predictor:
     # --- one job -------------------------------------------------------------------------------
     def predict(self, job: InferenceInput) -> InferenceManifest:
         if self.state in ("starting", "failed"):
-            from inference_image.errors import Busy
-
             raise Busy(f"the server is not ready ({self.state})")
         with self._lock:
             self.state = "busy"
@@ -114,8 +112,7 @@ class Predictor:
 
         pipe = self._pipeline(job.models.checkpoint, job.models.vae, ckpt_path, vae_path)
         nets = [
-            self._controlnet(ref, path, pipe.sdcloud_arch, pipe)
-            for ref, path in zip(cn_refs, cn_paths, strict=True)
+            self._controlnet(ref, path, pipe.sdcloud_arch, pipe) for ref, path in zip(cn_refs, cn_paths, strict=True)
         ]
         load_s = time.perf_counter() - started
 
@@ -147,16 +144,12 @@ class Predictor:
             inputs.extra_params,
             clip_skip,
         )
-        infotexts = [
-            format_infotext(payload.prompt, payload.negative_prompt, {**params(seed)}) for seed in seeds
-        ]
+        infotexts = [format_infotext(payload.prompt, payload.negative_prompt, params(seed)) for seed in seeds]
         upload_start = time.perf_counter()
         keys = []
         for n, (image, text) in enumerate(zip(images, infotexts, strict=True)):
             key = f"{job.output_prefix}image_{n}.png"
-            self._s3.put_object(
-                Bucket=job.output_bucket, Key=key, Body=png_bytes(image, text), ContentType="image/png"
-            )
+            self._s3.put_object(Bucket=job.output_bucket, Key=key, Body=png_bytes(image, text), ContentType="image/png")
             keys.append(key)
         upload_s = time.perf_counter() - upload_start
         return InferenceManifest(
@@ -216,9 +209,7 @@ class Predictor:
         def load() -> Any:
             pipe = load_checkpoint(ckpt_path, self.configs, self.dtype, self.settings.allow_pickle)
             if vae_path is not None:
-                pipe.vae = load_vae(
-                    vae_path, self.configs, pipe.sdcloud_arch, self.dtype, self.settings.allow_pickle
-                )
+                pipe.vae = load_vae(vae_path, self.configs, pipe.sdcloud_arch, self.dtype, self.settings.allow_pickle)
             pipe.sdcloud_scheduler_config = dict(pipe.scheduler.config)
             pipe.set_progress_bar_config(disable=True)
             return pipe.to(self.device)
@@ -328,8 +319,7 @@ class Predictor:
                 f"{n}: {self.store.sha256(p, skip_header=True)[:12]}" for n, p in lora_paths.items()
             )
             or None,
-            "TI hashes": ", ".join(f"{n}: {self.store.sha256(p)[:12]}" for n, p in embedding_paths.items())
-            or None,
+            "TI hashes": ", ".join(f"{n}: {self.store.sha256(p)[:12]}" for n, p in embedding_paths.items()) or None,
         }
 
         def params(seed: int) -> dict[str, Any]:

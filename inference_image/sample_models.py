@@ -72,9 +72,7 @@ def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float
         for param in module.parameters():
             if param.ndim == 1 and param.numel() and torch.all(param == 1):
                 continue  # norm scales stay 1 so activations keep a sane range
-            param.copy_(
-                torch.randn(param.shape, generator=generator) * scale / max(1, param[0].numel()) ** 0.5
-            )
+            param.copy_(torch.randn(param.shape, generator=generator) * scale / max(1, param[0].numel()) ** 0.5)
 
 
 def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
@@ -97,9 +95,7 @@ def _components(generator: torch.Generator) -> tuple[Any, Any, Any]:
     return unet, vae, text
 
 
-def _kohya_lora(
-    unet: torch.nn.Module, text: torch.nn.Module, generator: torch.Generator
-) -> dict[str, torch.Tensor]:
+def _kohya_lora(unet: torch.nn.Module, text: torch.nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """A LoRA in the Kohya/WebUI layout: lora_unet_* and lora_te_* keys with lora_down, lora_up and alpha."""
     tensors: dict[str, torch.Tensor] = {}
     unet_suffixes = tuple(f"{a}.{p}" for a in ("attn1", "attn2") for p in ("to_q", "to_k", "to_v", "to_out.0"))
@@ -109,12 +105,8 @@ def _kohya_lora(
     for prefix, name, module in targets:
         key = prefix + name.replace(".", "_")
         assert isinstance(module, torch.nn.Linear)
-        tensors[f"{key}.lora_down.weight"] = (
-            torch.randn(LORA_RANK, module.in_features, generator=generator) * 0.3
-        )
-        tensors[f"{key}.lora_up.weight"] = (
-            torch.randn(module.out_features, LORA_RANK, generator=generator) * 0.3
-        )
+        tensors[f"{key}.lora_down.weight"] = torch.randn(LORA_RANK, module.in_features, generator=generator) * 0.3
+        tensors[f"{key}.lora_up.weight"] = torch.randn(module.out_features, LORA_RANK, generator=generator) * 0.3
         tensors[f"{key}.alpha"] = torch.tensor(float(LORA_RANK))
     return tensors
 
@@ -158,9 +150,7 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     torch.manual_seed(_SEED)  # module constructors draw their initial values from the global generator
     unet, vae, text = _components(generator)
     checkpoint = {
-        **{
-            "model.diffusion_model." + k: v for k, v in unet_to_ldm(unet.state_dict(), LEVELS, LAYERS).items()
-        },
+        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(unet.state_dict(), LEVELS, LAYERS).items()},
         **{"first_stage_model." + k: v for k, v in vae_to_ldm(vae.state_dict(), LEVELS, LAYERS).items()},
         **clip_to_ldm(text.state_dict()),
     }
@@ -173,9 +163,7 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     )
 
     _, other_vae, _ = _components(generator)
-    paths["vae"] = _save(
-        directory / "tiny-vae.safetensors", vae_to_ldm(other_vae.state_dict(), LEVELS, LAYERS)
-    )
+    paths["vae"] = _save(directory / "tiny-vae.safetensors", vae_to_ldm(other_vae.state_dict(), LEVELS, LAYERS))
     paths["lora"] = _save(
         directory / "tiny-lora.safetensors",
         _kohya_lora(unet, text, generator),
