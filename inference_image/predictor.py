@@ -16,6 +16,7 @@ from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
 from api_schema.payload import GenerationPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
+from inference_image.controlnet import prepare_unit, unit_module
 from inference_image.errors import Busy, InvalidJob, ModelLoadError
 from inference_image.generation import Runner, generate, prepare_inputs, run_pipeline, seeds_of
 from inference_image.images import png_bytes
@@ -100,6 +101,9 @@ class Predictor:
         units = payload.controlnet_units
         loras = self._lora_weights(payload, job)
         cn_refs = [self._controlnet_ref(i, unit.model, job) for i, unit in enumerate(units)]
+        for i, unit in enumerate(units):
+            unit_module(i, unit)
+        inputs = prepare_inputs(payload)  # decodes the input images: a bad one fails before any download
 
         files: set[Path] = set()
         ckpt_path = self._fetch(job.models.checkpoint, files)
@@ -111,19 +115,15 @@ class Predictor:
         annotators = self._annotator_files(job, files)
 
         pipe = self._pipeline(job.models.checkpoint, job.models.vae, ckpt_path, vae_path)
-        nets = [
-            self._controlnet(ref, path, pipe.sdcloud_arch, pipe) for ref, path in zip(cn_refs, cn_paths, strict=True)
-        ]
+        nets = [self._controlnet(ref, path, pipe.sdcloud_arch) for ref, path in zip(cn_refs, cn_paths, strict=True)]
         load_s = time.perf_counter() - started
 
-        from inference_image.controlnet import prepare_unit
         from inference_image.schedulers import scheduler_for
 
         prepared = [
             prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators)
             for i, unit in enumerate(units)
         ]
-        inputs = prepare_inputs(payload)
         seeds = seeds_of(payload)
         clip_skip = payload.override_settings.CLIP_stop_at_last_layers
         pipe.scheduler = scheduler_for(payload.sampler_name, payload.scheduler, pipe.sdcloud_scheduler_config)
@@ -217,7 +217,7 @@ class Predictor:
         estimate = ckpt.size_bytes + (vae.size_bytes if vae else 0)
         return self.pool.get(("pipeline", ckpt.id, vae.id if vae else None), load, estimate)
 
-    def _controlnet(self, ref: ModelRef, path: Path, arch: str, pipe: Any) -> Any:
+    def _controlnet(self, ref: ModelRef, path: Path, arch: str) -> Any:
         from inference_image.checkpoints import load_controlnet
 
         def load() -> Any:

@@ -182,8 +182,9 @@ def _run_network(module: str, detector: Any, image: np.ndarray, res: int) -> np.
         return detector(
             image,
             include_body=module != "openpose_faceonly",
-            include_hand=module in ("openpose_hand", "openpose_full"),
-            include_face=module in ("openpose_face", "openpose_faceonly", "openpose_full"),
+            include_hand=module in ("openpose_hand", "openpose_full") and detector.hand_estimation is not None,
+            include_face=module in ("openpose_face", "openpose_faceonly", "openpose_full")
+            and detector.face_estimation is not None,
             **common,
         )
     if module == "depth_midas":

@@ -71,7 +71,7 @@ def test_openpose_with_hands_on_the_sample_weights(pre, tmp_path):
 
     models = write_sample_models(tmp_path)
     files = {"body_pose_model": models["openpose_body"], "hand_pose_model": models["openpose_hand"]}
-    for module in ("openpose", "openpose_hand"):
+    for module in ("openpose", "openpose_hand", "openpose_full"):  # full: no face weights, body and hands
         assert pre.run(module, picture(), 64, -1, -1, files).mode == "RGB"
 
 
