@@ -84,10 +84,19 @@ class Predictor:
     def predict(self, job: InferenceInput) -> InferenceManifest:
         if self.state in ("starting", "failed"):
             raise Busy(f"the server is not ready ({self.state})")
+        import torch
+
         with self._lock:
             self.state = "busy"
             try:
                 return self._predict(job)
+            except torch.cuda.OutOfMemoryError as exc:
+                torch.cuda.empty_cache()
+                raise InvalidJob(
+                    "the job needs more GPU memory than this instance has: lower batch_size, width or height, "
+                    "or use fewer ControlNet units",
+                    "payload.batch_size",
+                ) from exc
             finally:
                 self.state = "ready"
 

@@ -7,6 +7,7 @@ of a real model and a 64x64 image takes well under a second on a CPU.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,25 @@ def _kohya_lora(unet: torch.nn.Module, text: torch.nn.Module, generator: torch.G
     return tensors
 
 
+def _openpose_model_module() -> Any:
+    """controlnet_aux's open_pose/model.py alone: importing the package would load every annotator's
+    dependencies (timm, scikit-image...), seconds that the demo's sample step need not pay."""
+    spec = importlib.util.find_spec("controlnet_aux")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("controlnet_aux is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "open_pose" / "model.py"
+    module_spec = importlib.util.spec_from_file_location("_sdcloud_openpose_model", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
 def _openpose_weights(kind: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """The openpose body or hand network cut down in width, in the original file's key layout."""
-    from controlnet_aux.open_pose.model import bodypose_model, handpose_model
-
+    model = _openpose_model_module()
     with torch.device("meta"):
-        skeleton = bodypose_model() if kind == "body" else handpose_model()
+        skeleton = model.bodypose_model() if kind == "body" else model.handpose_model()
     # Input, PAF and heatmap channels keep their size; a stage's input is the maps plus the features.
     stage_input = {185: 38 + 19, 150: 22}
 
@@ -179,3 +193,12 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
         paths[f"openpose_{kind}"] = path
     (directory / "sample_models.json").write_text(json.dumps({k: v.name for k, v in paths.items()}, indent=2))
     return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m inference_image.sample_models DIR")
+    for key, path in write_sample_models(Path(sys.argv[1])).items():
+        print(f"{key}\t{REGISTRATION[key][0]}\t{REGISTRATION[key][1]}\t{path}")
