@@ -19,7 +19,6 @@ from infrastructure.permissions import list_keys, on_objects, on_tables, query_i
 STAGE = "prod"
 API_KEY_HEADER = "x-api-key"
 AUTHORIZER_CACHE = Duration.seconds(60)
-API_PREFIXES = ("models/", "inputs/", "outputs/")
 
 
 class Api(Construct):
@@ -60,9 +59,11 @@ class Api(Construct):
                     (tables["jobs_table"], "by_owner"),
                 ),
                 on_tables(["GetItem", "PutItem", "UpdateItem", "DeleteItem"], tables["idempotency_table"]),
-                on_objects(["GetObject", "PutObject", "DeleteObject"], bucket, API_PREFIXES),
+                # Reads (presigned downloads, size checks) and deletes; it writes only uploads and job inputs.
+                on_objects(["GetObject"], bucket, ["models/", "inputs/", "outputs/"]),
+                on_objects(["PutObject"], bucket, ["models/", "inputs/"]),
                 on_objects(["AbortMultipartUpload", "ListMultipartUploadParts"], bucket, ["models/"]),
-                on_objects(["DeleteObject"], bucket, ["async/"]),  # a deleted job's SageMaker result
+                on_objects(["DeleteObject"], bucket, ["models/", "inputs/", "outputs/", "async/"]),
                 list_keys(bucket),
                 iam.PolicyStatement(
                     actions=["sagemaker:CreateModel", "sagemaker:DeleteModel"],

@@ -13,7 +13,15 @@ from synthesized_stack import Synthesized
 from infrastructure.app import STACK_NAME
 from infrastructure.lambda_code import REPO_ROOT
 
-NO_DOCKER_PATH = "/usr/bin:/bin"
+
+def _path_without_docker(bin_dir: Path) -> str:
+    """A PATH holding only `node`, `npx` and `sh` (linked into `bin_dir`): no `docker` to find."""
+    bin_dir.mkdir()
+    for tool in ("node", "npx", "sh"):
+        found = shutil.which(tool)
+        assert found, f"{tool} is needed on PATH"
+        (bin_dir / tool).symlink_to(Path(found).resolve())
+    return str(bin_dir)
 
 
 def _offline() -> list[str]:
@@ -28,18 +36,17 @@ def test_cdk_synth_runs_offline_without_docker(tmp_path: Path, synthesized: Synt
     # `synthesized` first: that in-process synth fills the Lambda layer cache (online if it must).
     pinned = json.loads((REPO_ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
     assert (REPO_ROOT / "node_modules" / ".bin" / "cdk").exists(), "run `npm ci` first (make test does)"
-    npx = shutil.which("npx", path=NO_DOCKER_PATH)
-    assert npx, f"npx (Node) is expected in {NO_DOCKER_PATH}"
-    assert shutil.which("docker", path=NO_DOCKER_PATH) is None
+    path = _path_without_docker(tmp_path / "bin")
+    assert shutil.which("docker", path=path) is None
     env = {
-        "PATH": NO_DOCKER_PATH,
+        "PATH": path,
         "HOME": os.environ.get("HOME", str(tmp_path)),
         "HTTP_PROXY": "http://127.0.0.1:9",
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
     }
-    cdk = [*_offline(), npx, "--no-install", "cdk"]
+    cdk = [*_offline(), "npx", "--no-install", "cdk"]
 
     version = subprocess.run([*cdk, "--version"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
     assert version.stdout.startswith(pinned)

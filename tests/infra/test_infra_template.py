@@ -62,6 +62,11 @@ def grants(statements: list[dict[str, Any]], action: str) -> list[str]:
     ]
 
 
+def object_prefixes(statements: list[dict[str, Any]], action: str) -> set[str]:
+    """The key patterns of the bucket objects on which `action` is allowed."""
+    return {r.split('"/')[-1].rstrip('"]}') for r in grants(statements, action)}
+
+
 def actions(statements: list[dict[str, Any]]) -> set[str]:
     return {a for s in statements if s["Effect"] == "Allow" for a in as_list(s["Action"])}
 
@@ -243,15 +248,18 @@ def test_authorizer_may_only_query_the_key_hash_index(synthesized: Synthesized) 
 
 def test_notifier_reads_results_updates_jobs_and_consumes_the_queue(synthesized: Synthesized) -> None:
     statements = function_statements(synthesized, "notifier")
-    assert {r.split('"/')[-1].rstrip('"]}') for r in grants(statements, "s3:GetObject")} == {
-        "async/*",
-        "outputs/*",
-    }
+    assert object_prefixes(statements, "s3:GetObject") == {"async/*", "outputs/*"}
     jobs = logical_id(synthesized, "AWS::DynamoDB::Table", "/Storage/Jobs/")
     assert all(jobs in r for r in grants(statements, "dynamodb:UpdateItem"))
     assert not {"s3:PutObject", "s3:DeleteObject", "dynamodb:DeleteItem", "dynamodb:Scan"} & actions(statements)
     mapping = next(iter(synthesized.of_type("AWS::Lambda::EventSourceMapping").values()))["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_api_writes_only_uploads_and_job_inputs(synthesized: Synthesized) -> None:
+    statements = function_statements(synthesized, "api")
+    assert object_prefixes(statements, "s3:PutObject") == {"models/*", "inputs/*"}
+    assert object_prefixes(statements, "s3:GetObject") == {"models/*", "inputs/*", "outputs/*"}
 
 
 def test_api_passes_only_the_sagemaker_role_and_only_to_sagemaker(synthesized: Synthesized) -> None:
@@ -274,11 +282,8 @@ def test_sagemaker_role_reads_models_and_inputs_writes_results_and_publishes(
     assert principal == {"Service": "sagemaker.amazonaws.com"}
     statements = role_statements(synthesized, role_name)
 
-    def prefixes(action: str) -> set[str]:
-        return {r.split('"/')[-1].rstrip('"]}') for r in grants(statements, action)}
-
-    assert prefixes("s3:GetObject") == {"models/*", "inputs/*"}
-    assert prefixes("s3:PutObject") == {"outputs/*", "async/*"}
+    assert object_prefixes(statements, "s3:GetObject") == {"models/*", "inputs/*"}
+    assert object_prefixes(statements, "s3:PutObject") == {"outputs/*", "async/*"}
     topics = {logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")}
     assert {json.loads(r)["Ref"] for r in grants(statements, "sns:Publish")} == topics
     ecr_pull = {"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}
