@@ -216,9 +216,13 @@ class Predictor:
         from inference_image.checkpoints import load_checkpoint, load_vae
 
         def load() -> Any:
-            pipe = load_checkpoint(ckpt_path, self.configs, self.dtype, self.settings.allow_pickle)
-            if vae_path is not None:
-                pipe.vae = load_vae(vae_path, self.configs, pipe.sdcloud_arch, self.dtype, self.settings.allow_pickle)
+            with _named("checkpoint", ckpt):
+                pipe = load_checkpoint(ckpt_path, self.configs, self.dtype, self.settings.allow_pickle)
+            if vae is not None and vae_path is not None:
+                with _named("VAE", vae):
+                    pipe.vae = load_vae(
+                        vae_path, self.configs, pipe.sdcloud_arch, self.dtype, self.settings.allow_pickle
+                    )
             pipe.sdcloud_scheduler_config = dict(pipe.scheduler.config)
             pipe.set_progress_bar_config(disable=True)
             return pipe.to(self.device)
@@ -230,7 +234,8 @@ class Predictor:
         from inference_image.checkpoints import load_controlnet
 
         def load() -> Any:
-            net = load_controlnet(path, self.configs, arch, self.dtype, self.settings.allow_pickle)  # type: ignore[arg-type]
+            with _named("ControlNet model", ref):
+                net = load_controlnet(path, self.configs, arch, self.dtype, self.settings.allow_pickle)  # type: ignore[arg-type]
             return net.to(self.device)
 
         return self.pool.get(("controlnet", ref.id), load, ref.size_bytes)
@@ -335,6 +340,15 @@ class Predictor:
             return {**fixed_head, "Seed": seed, **fixed_tail}
 
         return params
+
+
+@contextlib.contextmanager
+def _named(kind: str, ref: ModelRef) -> Iterator[None]:
+    """Prefix a model load error with the model's registered name, which the user knows."""
+    try:
+        yield
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{kind} '{ref.name}': {exc.message}", exc.field) from exc
 
 
 def _mentions(payload: GenerationPayload, name: str) -> bool:
