@@ -19,7 +19,7 @@ from PIL import Image, ImageFilter, ImageOps
 from api_schema.payload import GenerationPayload, Img2ImgPayload
 from inference_image.controlnet import PreparedUnit, UnitControlNets
 from inference_image.errors import InvalidJob
-from inference_image.images import decode_image, resize
+from inference_image.images import decode_image, decode_mask, resize
 from inference_image.prompts import encode_prompts
 
 Runner = Callable[[Any, dict[str, Any]], list[Image.Image]]
@@ -73,16 +73,22 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
         raise InvalidJob("mask_round false is not supported (the latent mask is always rounded)", "mask_round")
     if payload.inpainting_fill not in (0, 1):
         raise InvalidJob("inpainting_fill supports 0 (fill) and 1 (original)", "inpainting_fill")
-    mask = resize(decode_image(payload.mask, "mask"), payload.width, payload.height, mode).convert("L")
+    mask = resize(decode_mask(payload.mask, "mask"), payload.width, payload.height, mode)
     if payload.inpainting_mask_invert:
         mask = ImageOps.invert(mask)
+    # `mask_blur`, when sent, sets both directions (the WebUI's processing does the same).
+    blur_x, blur_y = (
+        (payload.mask_blur, payload.mask_blur)
+        if "mask_blur" in payload.model_fields_set
+        else (payload.mask_blur_x, payload.mask_blur_y)
+    )
     blurred = mask
-    if payload.mask_blur_x or payload.mask_blur_y:
+    if blur_x or blur_y:
         import cv2
         import numpy as np
 
         pixels = np.asarray(mask)
-        for axis, blur in ((1, payload.mask_blur_x), (0, payload.mask_blur_y)):
+        for axis, blur in ((1, blur_x), (0, blur_y)):
             if blur:
                 size = int(2.5 * blur + 0.5) * 2 + 1
                 kernel = (size, 1) if axis == 1 else (1, size)
@@ -93,7 +99,7 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
         init = _fill(init, blurred)
     params.update(
         {
-            "Mask blur": payload.mask_blur,
+            "Mask blur": blur_x if blur_x == blur_y else None,
             "Inpaint area": "Only masked" if payload.inpaint_full_res else None,
             "Masked area padding": payload.inpaint_full_res_padding if payload.inpaint_full_res else None,
             "Mask mode": "Inpaint not masked" if payload.inpainting_mask_invert else None,

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from inference_image.errors import InvalidJob
-from inference_image.images import decode_image, encode_image, resize
+from inference_image.images import decode_image, decode_mask, encode_image, resize
 from inference_image.pool import ModelPool, module_bytes
 
 
@@ -40,3 +40,14 @@ def test_pool_keeps_within_budget_and_evicts_least_recently_used():
     assert pool.keys() == ["a", "c"]
     assert pool.used_bytes() <= 2 * size
     assert pool.loads == 3
+
+
+def test_masks_take_the_alpha_channel_of_transparent_images():
+    painted = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    painted.paste((0, 0, 0, 255), (0, 0, 4, 8))  # opaque strokes on the left half mark the area to repaint
+    mask = np.asarray(decode_mask(encode_image(painted), "mask"))
+    assert mask[:, :4].min() == 255 and mask[:, 4:].max() == 0
+    plain = Image.new("RGB", (8, 8), (0, 0, 0))
+    plain.paste((255, 255, 255), (4, 0, 8, 8))
+    mask = np.asarray(decode_mask(encode_image(plain), "mask"))
+    assert mask[:, 4:].min() == 255 and mask[:, :4].max() == 0
