@@ -324,7 +324,7 @@ class Predictor:
             "Model hash": self.store.sha256(ckpt_path)[:10],
             "Model": model_name_of(job.models.checkpoint.name),
             "VAE hash": self.store.sha256(vae_path)[:10] if vae_path else None,
-            "VAE": model_name_of(vae.name) if vae else None,
+            "VAE": vae.filename if vae else None,  # the WebUI writes the VAE file name
             "Denoising strength": extra.get("Denoising strength"),
             "Clip skip": clip_skip if clip_skip > 1 else None,
             **{k: v for k, v in extra.items() if k != "Denoising strength"},

@@ -149,3 +149,18 @@ def test_embedding_by_name_in_the_prompt(server, s3, model_refs):
     # And it is unloaded after the job
     again = run(server, job(model_refs, payload, job_id="emb-2"))
     assert np.array_equal(pixels(s3, again), pixels(s3, as_text))
+
+
+def test_several_loras_at_once_with_their_weights(server, s3, model_refs):
+    # Given two registered LoRAs (the same file under two names) in one prompt
+    loras = {"tiny-lora": model_refs["lora"], "other-lora": {**model_refs["lora"], "id": "other", "name": "other-lora"}}
+    one = run(server, job(model_refs, {**BASE, "prompt": "cube <lora:tiny-lora:0.5>"}, job_id="l-1", loras=loras))
+    two = run(
+        server,
+        job(
+            model_refs, {**BASE, "prompt": "cube <lora:tiny-lora:0.5> <lora:other-lora:0.7>"}, job_id="l-2", loras=loras
+        ),
+    )
+    # Then both apply, and the infotext lists both
+    assert np.abs(pixels(s3, two) - pixels(s3, one)).mean() > 0.5
+    assert 'Lora hashes: "tiny-lora: ' in two["info"] and ", other-lora: " in two["info"]
