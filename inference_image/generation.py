@@ -40,6 +40,7 @@ class Inputs:
     original: Image.Image | None = None  # the init image before any masked-content fill
     mask: Image.Image | None = None  # white is repainted, after invert, before blur
     blurred_mask: Image.Image | None = None
+    crop_box: tuple[int, int, int, int] | None = None  # "only masked": the region generated at full size
     extra_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +59,8 @@ def _fill(image: Image.Image, mask: Image.Image) -> Image.Image:
 def prepare_inputs(payload: GenerationPayload) -> Inputs:
     if not isinstance(payload, Img2ImgPayload):
         return Inputs()
+    if len(payload.init_images) > 1:
+        raise InvalidJob("one init image per job is supported (the WebUI's batch of init images is not)", "init_images")
     mode = IMG2IMG_RESIZE[payload.resize_mode]
     init = resize(decode_image(payload.init_images[0], "init_images[0]"), payload.width, payload.height, mode)
     strength = payload.denoising_strength or 0.0
@@ -106,7 +109,36 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
             "Masked content": ("fill", "original")[payload.inpainting_fill] if payload.inpainting_fill != 1 else None,
         }
     )
-    return Inputs(init=init, original=original, mask=mask, blurred_mask=blurred, extra_params=params)
+    box = None
+    if payload.inpaint_full_res:
+        # "Only masked": the masked region plus padding, widened to the output's aspect ratio, is generated
+        # at the full output size and pasted back.
+        from diffusers.image_processor import VaeImageProcessor
+
+        box = VaeImageProcessor.get_crop_region(
+            mask, payload.width, payload.height, pad=payload.inpaint_full_res_padding
+        )
+        init, mask = (
+            crop_to(init, box, payload.width, payload.height),
+            crop_to(mask, box, payload.width, payload.height),
+        )
+    return Inputs(init=init, original=original, mask=mask, blurred_mask=blurred, crop_box=box, extra_params=params)
+
+
+def crop_to(image: Image.Image, box: tuple[int, int, int, int], width: int, height: int) -> Image.Image:
+    return image.crop(box).resize((width, height), Image.Resampling.LANCZOS)
+
+
+def compose(image: Image.Image, inputs: Inputs) -> Image.Image:
+    """An inpainting result pasted over the original through the blurred mask, as the WebUI composes it."""
+    assert inputs.original is not None and inputs.blurred_mask is not None
+    image = image.convert("RGB")
+    if inputs.crop_box is not None:
+        x1, y1, x2, y2 = inputs.crop_box
+        canvas = inputs.original.copy()
+        canvas.paste(image.resize((x2 - x1, y2 - y1), Image.Resampling.LANCZOS), (x1, y1))
+        image = canvas
+    return Image.composite(image, inputs.original, inputs.blurred_mask)
 
 
 def task_pipeline(base: Any, inputs: Inputs, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool) -> Any:
@@ -158,10 +190,10 @@ def call_kwargs(
     if inputs.mask is not None:
         assert isinstance(payload, Img2ImgPayload)
         kwargs.update(mask_image=inputs.mask, width=payload.width, height=payload.height)
-        if payload.inpaint_full_res:
-            kwargs["padding_mask_crop"] = payload.inpaint_full_res_padding
     if units:
         images = [u.control_image for u in units]
+        if inputs.crop_box is not None:  # the control maps follow the "only masked" crop
+            images = [crop_to(im, inputs.crop_box, payload.width, payload.height) for im in images]
         kwargs["control_image" if inputs.init is not None else "image"] = images
         kwargs.update(
             controlnet_conditioning_scale=[u.unit.weight for u in units],
@@ -191,11 +223,6 @@ def generate(
         if len(out) != len(batch):
             raise RuntimeError(f"the runner returned {len(out)} images for a batch of {len(batch)}")
         images.extend(out)
-    if (
-        inputs.blurred_mask is not None
-        and inputs.original is not None
-        and not getattr(payload, "inpaint_full_res", False)
-    ):
-        # Paste the result over the original through the blurred mask, as the WebUI composes inpainting.
-        images = [Image.composite(img.convert("RGB"), inputs.original, inputs.blurred_mask) for img in images]
+    if inputs.blurred_mask is not None:
+        images = [compose(img, inputs) for img in images]
     return images
