@@ -253,6 +253,7 @@ class Predictor:
 
         tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t is not None]
         before = [set(t.get_vocab()) for t in tokenizers]
+        fused = False
         try:
             adapters = []
             for i, (name, path) in enumerate(lora_paths.items()):
@@ -263,12 +264,18 @@ class Predictor:
                 except (ValueError, KeyError, RuntimeError, TypeError) as exc:
                     raise ModelLoadError(f"LoRA '{name}' could not be loaded: {exc}") from exc
                 adapters.append(adapter)
+            fused = bool(adapters) and self._fuses_lora(pipe)
             if adapters:
                 pipe.set_adapters(adapters, adapter_weights=[weights[n] for n in lora_paths])
+            if fused:
+                # the fast runner replays graphs of the UNet's own weights, so the LoRAs go into them
+                pipe.fuse_lora(components=["unet"], adapter_names=adapters)
             for name, path in embedding_paths.items():
                 self._load_embedding(pipe, name, path)
             yield
         finally:
+            if fused:
+                pipe.unfuse_lora(components=["unet"])
             if lora_paths:
                 pipe.unload_lora_weights()
             for tokenizer, vocab in zip(tokenizers, before, strict=True):
@@ -276,6 +283,10 @@ class Predictor:
                 if added:
                     encoder = pipe.text_encoder if tokenizer is pipe.tokenizer else pipe.text_encoder_2
                     pipe.unload_textual_inversion(tokens=added, tokenizer=tokenizer, text_encoder=encoder)
+
+    def _fuses_lora(self, pipe: Any) -> bool:
+        fuses = getattr(self.runner, "fuses_lora", None)
+        return bool(fuses(pipe)) if fuses else False
 
     def _load_embedding(self, pipe: Any, name: str, path: Path) -> None:
         from inference_image.checkpoints import load_state_dict
