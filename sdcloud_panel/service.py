@@ -137,11 +137,18 @@ class PanelService:
             return f"Unreachable: {exc.message}" if exc.unreachable else f"Not an sd-cloud API: {exc}"
         try:
             user = client.whoami()
+            return f"OK: connected as user {user['name']} ({user['role']})"
         except ApiError as exc:
-            if exc.unauthorized:
-                return f"Bad API key: the API refused it ({exc.status} {exc.message})"
-            return f"Connected, but the key could not be checked: {exc}"
-        return f"OK: connected as user {user['name']} ({user['role']})"
+            error = exc
+        if error.status in (404, 405):  # an API without GET /users/me: any call needing a key tells
+            try:
+                client.list_inferences(limit=1)
+                return "OK: connected, the API key is accepted"
+            except ApiError as exc:
+                error = exc
+        if error.unauthorized:
+            return f"Bad API key: the API refused it ({error.status} {error.message})"
+        return f"Connected, but the key could not be checked: {error}"
 
 
 def _call(fn: Callable[..., T], *args: Any) -> T:

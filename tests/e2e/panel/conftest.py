@@ -90,9 +90,7 @@ class Served:
 
 
 @pytest.fixture(scope="module", params=["current-gradio", "webui-gradio-3.41.2"])
-def panel(
-    request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
+def panel(request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`sdcloud_panel.standalone.launch` served by the shared venv (current gradio) or `.venv-webui`."""
     python = sys.executable if request.param == "current-gradio" else str(WEBUI_PYTHON)
     if not Path(python).exists():
@@ -110,11 +108,10 @@ def panel(
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
         "NO_PROXY": "127.0.0.1,localhost",
+        "XDG_CACHE_HOME": str(settings.parent / "cache"),
     }
     log = open(settings.parent / "panel.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [python, "-c", code], cwd=settings.parent, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen([python, "-c", code], cwd=settings.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_served(url, process, settings.parent / "panel.log")

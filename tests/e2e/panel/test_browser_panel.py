@@ -22,10 +22,32 @@ def _png(color: tuple[int, int, int]) -> dict[str, Any]:
 def _choose(page: Any, elem_id: str, option: str) -> None:
     """Pick like a user who types to filter the list, then takes the only match."""
     field = page.locator(f"#{elem_id} input").first
+    field.blur()  # gradio opens the list on focus
     field.click()
     field.fill(option)
     _options(page).and_(page.locator(f'[aria-label="{option}"]')).first.wait_for()
     field.press("Enter")
+
+
+def _refresh(page: Any, task: str, what: str) -> None:
+    """Press a list's refresh button and wait for its answer (it reports the count in the status line)."""
+    status = page.locator(f"#sdcloud_{task}_status").first
+    status.evaluate("node => { node.dataset.before = node.innerText; }")
+    page.locator(f"#sdcloud_{task}_{what}_refresh").click()
+    page.wait_for_function(
+        "([node, word]) => node.innerText !== node.dataset.before && node.innerText.includes(word)",
+        arg=[status.element_handle(), f"{what}(s)"],
+    )
+
+
+def _pick_job(page: Any, task: str, job_id: str) -> None:
+    field = page.locator(f"#sdcloud_{task}_job input").first
+    field.click()
+    option = _options(page).filter(has_text=job_id).first
+    option.wait_for()
+    label = option.get_attribute("aria-label")
+    field.blur()
+    _choose(page, f"sdcloud_{task}_job", label)
 
 
 def _options(page: Any) -> Any:
@@ -58,7 +80,7 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     assert stack.job_count() == jobs_before
 
     # Given an endpoint that is not InService, the button stays Generate and pressing it is refused
-    page.locator("#sdcloud_txt2img_endpoint_refresh").click()
+    _refresh(page, "txt2img", "endpoint")
     _choose(page, "sdcloud_txt2img_endpoint", "ep-creating (Creating)")
     expect(button).to_have_text("Generate")
     button.click()
@@ -77,7 +99,7 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     _choose(page, "sdcloud_txt2img_checkpoint", "tiny-sd")
     _choose(page, "sdcloud_txt2img_vae", "tiny-vae")
     _choose(page, "sdcloud_txt2img_loras", "tiny-lora")
-    page.keyboard.press("Escape")
+    page.locator("#sdcloud_txt2img_loras input").first.blur()
     page.locator("#sdcloud_txt2img_seed input").fill("42")
 
     # Two ControlNet units with uploaded images: canny and openpose
@@ -103,15 +125,9 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     assert sent["status"] in ("in_progress", "succeeded")
 
     # Then its images and infotext appear in Output
-    expect(page.locator("#sdcloud_txt2img_info_out textarea")).to_have_value(
-        re.compile("Steps: 20"), timeout=60_000
-    )
+    expect(page.locator("#sdcloud_txt2img_info_out textarea")).to_have_value(re.compile("Steps: 20"), timeout=60_000)
     info = page.locator("#sdcloud_txt2img_info_out textarea").input_value()
-    assert (
-        "a cute dog on the beach <lora:tiny-lora:1>" in info
-        and "Seed: 42" in info
-        and "Model: tiny-sd" in info
-    )
+    assert "a cute dog on the beach <lora:tiny-lora:1>" in info and "Seed: 42" in info and "Model: tiny-sd" in info
     expect(page.locator("#sdcloud_txt2img_gallery img").first).to_be_visible()
     payload = stack.api.payloads[new_id]
     units = payload["alwayson_scripts"]["controlnet"]["args"]
@@ -123,21 +139,94 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     assert payload["override_settings"] == {"sd_model_checkpoint": "tiny-sd", "sd_vae": "tiny-vae"}
 
     # The job list, refreshed, is newest first with succeed / fail / in progress words
-    page.locator("#sdcloud_txt2img_job_refresh").click()
+    _refresh(page, "txt2img", "job")
     page.locator("#sdcloud_txt2img_job input").first.click()
+    _options(page).filter(has_text=f"succeed -> {new_id}").first.wait_for()
     options = [o.strip() for o in _options(page).all_inner_texts()]
     assert options[0].endswith(f"succeed -> {new_id}")
-    older = next(o for o in options if o.endswith(f"-> txt2img -> succeed -> {stack.older_job_id}"))
-    page.keyboard.press("Escape")
+    assert any(o.endswith(f"-> txt2img -> succeed -> {stack.older_job_id}") for o in options)
+    page.locator("#sdcloud_txt2img_job input").first.blur()
 
     # Picking an older job shows its output
-    _choose(page, "sdcloud_txt2img_job", older)
+    _pick_job(page, "txt2img", stack.older_job_id)
     expect(page.locator("#sdcloud_txt2img_prompt_out textarea")).to_have_value(re.compile("lighthouse"))
 
     # Save gives the images as downloads
     page.locator("#sdcloud_txt2img_save").click()
     expect(_status(page)).to_contain_text("Saved 1 image(s)")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"panel-{panel.flavor}.png"), full_page=True)
+    page.screenshot(path=str(_artifact(f"panel-{panel.flavor}.png")), full_page=True)
     context.close()
+
+
+def test_send_to_img2img_and_generate_there(panel: Served, stack: Stack, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(panel.url)
+    _refresh(page, "txt2img", "job")
+    _pick_job(page, "txt2img", stack.older_job_id)
+    expect(page.locator("#sdcloud_txt2img_prompt_out textarea")).to_have_value(re.compile("lighthouse"))
+
+    # When the job is sent to img2img, the tab switches with the image and the parameters
+    page.locator("#sdcloud_txt2img_send_to_img2img").click()
+    expect(page.locator("#sdcloud_img2img_prompt textarea")).to_have_value("an older lighthouse")
+    expect(page.locator("#sdcloud_img2img_seed input").first).to_have_value("3")
+    expect(page.locator("#sdcloud_img2img_init_image img").first).to_be_visible()
+
+    # Then Generate on Cloud in img2img submits an img2img job with that image
+    _refresh(page, "img2img", "endpoint")
+    _choose(page, "sdcloud_img2img_endpoint", "ep-ready (InService)")
+    expect(page.locator("#sdcloud_img2img_generate")).to_have_text("Generate on Cloud")
+    page.locator("#sdcloud_img2img_generate").click()
+    expect(page.locator("#sdcloud_img2img_status").first).to_contain_text("Submitted")
+    new_id = _dropdown_value(page, "sdcloud_img2img_job").rsplit(" -> ", 1)[1]
+    expect(page.locator("#sdcloud_img2img_info_out textarea")).to_have_value(re.compile("Steps: 20"), timeout=60_000)
+    job = stack.user.get_inference(new_id)
+    assert job["task"] == "img2img" and job["status"] == "succeeded"
+    assert job["parameters"]["init_images"] and job["parameters"]["prompt"] == "an older lighthouse"
+    page.screenshot(path=str(_artifact(f"panel-img2img-{panel.flavor}.png")), full_page=True)
+    context.close()
+
+
+def test_settings_test_connection_and_model_upload(panel: Served, stack: Stack, browser: Any, tmp_path: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(panel.url)
+    expect(page.locator("#sdcloud_txt2img_generate")).to_be_visible()
+    tab = page.locator("#tab_settings-button")  # current gradio; 3.41 has plain buttons in its tab bar
+    (tab if tab.count() else page.locator(".tab-nav button", has_text="Cloud settings")).first.click()
+    url = page.locator("#sdcloud_api_url textarea, #sdcloud_api_url input").first
+    key = page.locator("#sdcloud_api_key input, #sdcloud_api_key textarea").first
+    result = page.locator("#sdcloud_connection_result").first
+
+    for api_url, api_key, expected in [
+        ("http://127.0.0.1:9", stack.api_key, "Unreachable"),
+        (stack.api_url, "not-a-key", "Bad API key"),
+        (stack.api_url, stack.api_key, "OK: connected as user panel-user"),
+    ]:
+        url.fill(api_url)
+        key.fill(api_key)
+        page.locator("#sdcloud_test_connection").click()
+        expect(result).to_contain_text(expected)
+
+    model = tmp_path / f"style-{panel.flavor}.safetensors"  # one stack serves both flavors
+    model.write_bytes(b"\0" * 5000)
+    page.locator("#sdcloud_upload_path textarea, #sdcloud_upload_path input").first.fill(str(model))
+    _choose(page, "sdcloud_upload_type", "lora")
+    page.locator("#sdcloud_upload").click()
+    expect(page.locator("#sdcloud_upload_result").first).to_contain_text(
+        f"Uploaded style-{panel.flavor} (lora, 5000 bytes): ready"
+    )
+    assert f"style-{panel.flavor}" in [m["name"] for m in stack.user.all_models("lora")]
+    context.close()
+
+
+def _artifact(name: str) -> Any:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
