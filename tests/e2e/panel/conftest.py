@@ -58,7 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     It is the in-test stand-in of the REST API (tests/unit/client/fake_api.py); switching to the local
     stack means starting it here instead and creating the endpoints through `admin`.
     """
-    api = FakeApi(finish_after=1.5).start()
+    api = FakeApi(finish_after=3.0).start()
     admin = SdCloudClient(api.url, ADMIN_KEY)
     key = admin.create_user("panel-user")["api_key"]
     user = SdCloudClient(api.url, key)

@@ -121,8 +121,14 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d -> txt2img -> in progress -> [0-9a-f]+", new_label)
     new_id = new_label.rsplit(" -> ", 1)[1]
     assert stack.user.list_inferences(limit=1)["inferences"][0]["id"] == new_id
-    sent = stack.user.get_inference(new_id)
-    assert sent["status"] in ("in_progress", "succeeded")
+    first_id = new_id
+
+    # Continuous use: pressing again while the first job runs queues another, on top of the list at once
+    assert stack.user.get_inference(first_id)["status"] == "in_progress"
+    button.click()
+    expect(page.locator("#sdcloud_txt2img_job input").first).not_to_have_value(new_label)
+    new_id = _dropdown_value(page, "sdcloud_txt2img_job").rsplit(" -> ", 1)[1]
+    assert [j["id"] for j in stack.user.list_inferences(limit=2)["inferences"]] == [new_id, first_id]
 
     # Then its images and infotext appear in Output
     expect(page.locator("#sdcloud_txt2img_info_out textarea")).to_have_value(re.compile("Steps: 20"), timeout=60_000)
