@@ -243,7 +243,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             return gr.update(), _error(exc)
         name = current.rsplit(" (", 1)[0] if current else None
         value = next((label for label in labels if label.rsplit(" (", 1)[0] == name), None)
-        return gr.update(choices=labels, value=value), f"{len(labels)} endpoint(s)"
+        return _choices(labels, current, value), f"{len(labels)} endpoint(s)"
 
     _on_click_and_load(
         panel.endpoint_refresh, page, refresh_endpoints, [panel.endpoint], [panel.endpoint, panel.status]
@@ -291,7 +291,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             return gr.update(), _error(exc)
         ident = current.rsplit(" -> ", 1)[-1] if current else None
         value = next((label for label in labels if label.endswith(f" -> {ident}")), None) if ident else None
-        return gr.update(choices=labels, value=value), f"{len(labels)} job(s)"
+        return _choices(labels, current, value), f"{len(labels)} job(s)"
 
     _on_click_and_load(panel.job_refresh, page, refresh_jobs, [panel.job], [panel.job, panel.status])
 
@@ -329,6 +329,11 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         return gr.update(value=paths, visible=True), f"Saved {len(paths)} image(s)"
 
     panel.save.click(save, [panel.job], [panel.files, panel.status])
+
+
+def _choices(labels: list[str], current: str | None, value: str | None) -> Any:
+    """New choices; the value is only touched when one was chosen (a pick made meanwhile stays)."""
+    return gr.update(choices=labels, value=value) if current else gr.update(choices=labels)
 
 
 def _on_click_and_load(
