@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := client,lambdas,inference,cli,ui,local,infra,dev
 
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
 # The AUTOMATIC1111 WebUI's own pins, for the panel and client core (Python 3.10, gradio 3.41.2, pydantic 1).
 PYTHON310 ?= $(firstword $(wildcard /root/.pyenv/versions/3.10.*/bin/python) $(shell command -v python3.10))
 WEBUI_VENV := .venv-webui
 WEBUI_STAMP := $(WEBUI_VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck openapi webui-venv chromium
+.PHONY: demo test lint typecheck openapi lambda-layer webui-venv chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +25,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sdcloud demo
 
-test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) lint typecheck
+# The pinned aws-cdk CLI (package-lock.json) and the Lambda dependency layer, for the infra tests.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+lambda-layer: $(STAMP)
+	$(BIN)/python -m infrastructure.lambda_code
+
+test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) node_modules/.package-lock.json lambda-layer lint typecheck
 	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
 	$(BIN)/pytest
 
@@ -47,3 +56,6 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy api_schema lambdas inference_image sdcloud sdcloud_client sdcloud_panel infrastructure
+
+openapi: $(STAMP)
+	$(BIN)/python -m lambdas.api.openapi

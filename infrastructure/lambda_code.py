@@ -111,3 +111,7 @@ class LambdaCode(Construct):
             asset_hash_type=AssetHashType.OUTPUT,
             bundling=BundlingOptions(image=UNUSED_IMAGE, local=cast(ILocalBundling, _SourceBundler())),
         )
+
+
+if __name__ == "__main__":  # `make` builds the layer cache once, so that later synths need no network
+    print(build_layer(layer_requirements()))

@@ -47,12 +47,10 @@ WILDCARD_REASONS: dict[str, str] = {
         "all named '<prefix>-...'; the prefix is the scope."
     ),
     _arn("logs") + rf"log-group:/aws/sagemaker/Endpoints/{PREFIX}-\*": (
-        "SageMaker writes each endpoint's container logs to a log group named after the endpoint "
-        "('<prefix>-...')."
+        "SageMaker writes each endpoint's container logs to a log group named after the endpoint ('<prefix>-...')."
     ),
     _arn("cloudwatch") + rf"alarm:(TargetTracking-endpoint/)?{PREFIX}-\*": (
-        "Autoscaling alarms of this stack's endpoints: named by the stack, or by target tracking "
-        "after the endpoint."
+        "Autoscaling alarms of this stack's endpoints: named by the stack, or by target tracking after the endpoint."
     ),
     _arn("application-autoscaling") + r"scalable-target/\*": (
         "Scalable target ids are assigned by Application Auto Scaling when the target is registered; "
@@ -65,8 +63,7 @@ WILDCARD_REASONS: dict[str, str] = {
 
 PING = "GET /ping is the public health check of the REST contract (DESIGN.md section 3)."
 API_GATEWAY_LOGS_POLICY = (
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-    "AmazonAPIGatewayPushToCloudWatchLogs]"
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"
 )
 REASONS = {
     "AwsSolutions-L1": (
@@ -121,9 +118,7 @@ def _acknowledge_wildcards(stack: Stack, policy_holder: iam.CfnRole | iam.CfnPol
     for actions, resource in _granted(stack, policy_holder):
         if resource == "*" and all(action in NO_RESOURCE_LEVEL for action in actions):
             why = "; ".join(sorted({NO_RESOURCE_LEVEL[action] for action in actions}))
-            acknowledge(
-                policy_holder, "AwsSolutions-IAM5[Resource::*]", f"No resource-level permissions: {why}."
-            )
+            acknowledge(policy_holder, "AwsSolutions-IAM5[Resource::*]", f"No resource-level permissions: {why}.")
             continue
         reason = next((r for pattern, r in WILDCARD_REASONS.items() if re.fullmatch(pattern, resource)), None)
         if reason is not None:

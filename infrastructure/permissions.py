@@ -11,13 +11,17 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 
-def on_tables(
-    actions: Sequence[str], *tables: dynamodb.ITable, indexes: Sequence[str] = ()
-) -> iam.PolicyStatement:
-    """`actions` on the tables and on the named indexes of each (`indexes` are Query targets)."""
-    resources = [table.table_arn for table in tables]
-    resources += [f"{table.table_arn}/index/{index}" for table in tables for index in indexes]
-    return iam.PolicyStatement(actions=[f"dynamodb:{action}" for action in actions], resources=resources)
+def on_tables(actions: Sequence[str], *tables: dynamodb.ITable) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        actions=[f"dynamodb:{action}" for action in actions], resources=[table.table_arn for table in tables]
+    )
+
+
+def query_indexes(*indexes: tuple[dynamodb.ITable, str]) -> iam.PolicyStatement:
+    """Query on the named (table, index) pairs: every list is a Query on an index."""
+    return iam.PolicyStatement(
+        actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{index}" for table, index in indexes]
+    )
 
 
 def on_objects(actions: Sequence[str], bucket: s3.IBucket, prefixes: Sequence[str]) -> iam.PolicyStatement:
@@ -27,12 +31,10 @@ def on_objects(actions: Sequence[str], bucket: s3.IBucket, prefixes: Sequence[st
     )
 
 
-def list_prefixes(bucket: s3.IBucket, prefixes: Sequence[str]) -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        actions=["s3:ListBucket"],
-        resources=[bucket.bucket_arn],
-        conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-    )
+def list_keys(bucket: s3.IBucket) -> iam.PolicyStatement:
+    """ListBucket, unconditioned: without it S3 answers 403 instead of 404 for a missing object, and the
+    handlers' existence checks (HeadObject) need the 404. A prefix condition would not count for that."""
+    return iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
 
 
 def sagemaker_arn(scope: Construct, resource: str, prefix: str) -> str:

@@ -22,9 +22,7 @@ _RUNTIME_SET = {ENV["region"]}
 
 
 class SdCloudStack(Stack):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, deletion_protection: bool = True, **kwargs: Any
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, deletion_protection: bool = True, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         prefix = Settings.model_fields["resource_prefix"].default
         storage = Storage(self, "Storage", deletion_protection=deletion_protection)

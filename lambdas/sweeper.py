@@ -1,4 +1,4 @@
-"""Lambda (EventBridge schedule, every 5 minutes): settle in_progress jobs past their deadline."""
+"""Lambda (EventBridge schedule, every 5 minutes): settle jobs past their deadline."""
 
 from __future__ import annotations
 

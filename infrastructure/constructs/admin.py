@@ -22,9 +22,7 @@ class AdminSecret(Construct):
             self,
             "Key",
             description="sd-cloud: API key of the first admin user (name 'admin')",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=48, exclude_punctuation=True
-            ),
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48, exclude_punctuation=True),
         )
 
 

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infrastructure.constructs.function import PythonFunction, log_group
+from infrastructure.constructs.function import LOG_RETENTION, PythonFunction, log_group
 from infrastructure.lambda_code import LambdaCode
-from infrastructure.permissions import list_prefixes, on_objects, on_tables, sagemaker_arn
+from infrastructure.permissions import list_keys, on_objects, on_tables, query_indexes, sagemaker_arn
 
 STAGE = "prod"
 API_KEY_HEADER = "x-api-key"
 AUTHORIZER_CACHE = Duration.seconds(60)
-API_PREFIXES = ("models/", "inputs/", "outputs/")
 
 
 class Api(Construct):
@@ -46,17 +46,25 @@ class Api(Construct):
             timeout=Duration.seconds(29),  # API Gateway's integration limit
             permissions=[
                 on_tables(
-                    ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query"],
+                    ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"],
                     tables["users_table"],
                     tables["models_table"],
                     tables["endpoints_table"],
                     tables["jobs_table"],
-                    indexes=["by_key_hash", "by_created", "by_type", "by_owner"],
+                ),
+                query_indexes(
+                    (tables["users_table"], "by_created"),
+                    (tables["models_table"], "by_type"),
+                    (tables["endpoints_table"], "by_created"),
+                    (tables["jobs_table"], "by_owner"),
                 ),
                 on_tables(["GetItem", "PutItem", "UpdateItem", "DeleteItem"], tables["idempotency_table"]),
-                on_objects(["GetObject", "PutObject", "DeleteObject"], bucket, API_PREFIXES),
+                # Reads (presigned downloads, size checks) and deletes; it writes only uploads and job inputs.
+                on_objects(["GetObject"], bucket, ["models/", "inputs/", "outputs/"]),
+                on_objects(["PutObject"], bucket, ["models/", "inputs/"]),
                 on_objects(["AbortMultipartUpload", "ListMultipartUploadParts"], bucket, ["models/"]),
-                list_prefixes(bucket, API_PREFIXES),
+                on_objects(["DeleteObject"], bucket, ["models/", "inputs/", "outputs/", "async/"]),
+                list_keys(bucket),
                 iam.PolicyStatement(
                     actions=["sagemaker:CreateModel", "sagemaker:DeleteModel"],
                     resources=[sagemaker_arn(self, "model", prefix)],
@@ -93,7 +101,7 @@ class Api(Construct):
             description="sd-cloud API key authorizer",
             environment=environment,
             timeout=Duration.seconds(10),
-            permissions=[on_tables(["Query"], tables["users_table"], indexes=["by_key_hash"])],
+            permissions=[query_indexes((tables["users_table"], "by_key_hash"))],
         )
         self.access_logs = log_group(self, "AccessLogs")
         self.rest_api = apigateway.RestApi(
@@ -128,6 +136,15 @@ class Api(Construct):
                 allow_headers=[*apigateway.Cors.DEFAULT_HEADERS, API_KEY_HEADER],
             ),
         )
+        # API Gateway would create its execution log group itself, without retention: create it first.
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{STAGE}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.rest_api.deployment_stage.node.add_dependency(execution_logs)
         # Errors that API Gateway answers itself (401/403 from the authorizer, throttling) carry CORS too.
         for response_type in (apigateway.ResponseType.DEFAULT_4_XX, apigateway.ResponseType.DEFAULT_5_XX):
             self.rest_api.add_gateway_response(

@@ -16,7 +16,7 @@ from constructs import Construct
 from infrastructure.constructs.function import PythonFunction
 from infrastructure.constructs.messaging import NOTIFIER_TIMEOUT, Messaging
 from infrastructure.lambda_code import LambdaCode
-from infrastructure.permissions import on_objects, on_tables, sagemaker_arn
+from infrastructure.permissions import list_keys, on_objects, on_tables, query_indexes, sagemaker_arn
 
 SWEEP_EVERY = Duration.minutes(5)
 RESULT_PREFIXES = ("async/", "outputs/")
@@ -49,6 +49,7 @@ class AsyncFlow(Construct):
             timeout=NOTIFIER_TIMEOUT,
             permissions=[
                 on_objects(["GetObject"], bucket, RESULT_PREFIXES),
+                list_keys(bucket),
                 on_tables(["GetItem", "UpdateItem"], jobs),
             ],
         )
@@ -66,8 +67,10 @@ class AsyncFlow(Construct):
             memory_mb=512,
             timeout=Duration.minutes(2),
             permissions=[
-                on_tables(["Query", "UpdateItem"], jobs, indexes=["by_deadline"]),
+                query_indexes((jobs, "by_deadline")),
+                on_tables(["GetItem", "UpdateItem"], jobs),
                 on_objects(["GetObject"], bucket, RESULT_PREFIXES),
+                list_keys(bucket),
             ],
         )
         events.Rule(
@@ -158,9 +161,5 @@ class AsyncFlow(Construct):
                 detail_type=["SageMaker Endpoint State Change"],
                 detail={"EndpointName": events.Match.prefix(f"{prefix}-")},
             ),
-            targets=[
-                targets.LambdaFunction(
-                    self.endpoint_events.function, dead_letter_queue=messaging.dead_letters
-                )
-            ],
+            targets=[targets.LambdaFunction(self.endpoint_events.function, dead_letter_queue=messaging.dead_letters)],
         )

@@ -69,9 +69,7 @@ class Inference(Construct):
                         iam.PolicyStatement(
                             actions=["kms:GenerateDataKey", "kms:Decrypt"],
                             resources=[messaging.topics_key.key_arn],
-                            conditions={
-                                "StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}
-                            },
+                            conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
                         ),
                         # Container logs, as SageMaker writes them for the endpoints this stack names.
                         iam.PolicyStatement(

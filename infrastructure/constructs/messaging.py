@@ -24,12 +24,8 @@ class Messaging(Construct):
         super().__init__(scope, construct_id)
         # A customer managed key, not aws/sns: CloudWatch alarms and SageMaker can only publish to
         # encrypted topics whose key policy lets them.
-        self.topics_key = kms.Key(
-            self, "TopicsKey", enable_key_rotation=True, description="sd-cloud SNS topics"
-        )
-        self.topics_key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
-        )
+        self.topics_key = kms.Key(self, "TopicsKey", enable_key_rotation=True, description="sd-cloud SNS topics")
+        self.topics_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.success_topic = encrypted_topic(self, "SuccessTopic", self.topics_key)
         self.error_topic = encrypted_topic(self, "ErrorTopic", self.topics_key)
         self.dead_letters = sqs.Queue(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -55,7 +55,9 @@ class Operations(Construct):
             self._alarm("Api5xx", api_5xx, 1, "The API answered 5xx (always a bug)"),
         ]
 
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=Stack.of(self).stack_name, default_interval=Duration.hours(6)
+        )
         self.dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(alarms=self.alarms, title="Alarms", width=24, height=3),
             cloudwatch.GraphWidget(
@@ -72,9 +74,7 @@ class Operations(Construct):
                 left=[rest_api.metric_latency(period=PERIOD, statistic="p90")],
                 width=12,
             ),
-            cloudwatch.GraphWidget(
-                title="Jobs finished", left=[succeeded, failed], right=[failed_rate], width=12
-            ),
+            cloudwatch.GraphWidget(title="Jobs finished", left=[succeeded, failed], right=[failed_rate], width=12),
             cloudwatch.GraphWidget(
                 title="Results queue",
                 left=[
@@ -91,10 +91,7 @@ class Operations(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Function duration (p90)",
-                left=[
-                    fn.metric_duration(period=PERIOD, statistic="p90", label=name)
-                    for name, fn in functions.items()
-                ],
+                left=[fn.metric_duration(period=PERIOD, statistic="p90", label=name) for name, fn in functions.items()],
                 width=12,
             ),
         )

@@ -47,9 +47,7 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(id="inputs", prefix="inputs/", expiration=INPUTS_EXPIRE),
                 s3.LifecycleRule(id="async", prefix="async/", expiration=ASYNC_EXPIRE),
-                s3.LifecycleRule(
-                    id="unfinished-uploads", abort_incomplete_multipart_upload_after=UPLOADS_EXPIRE
-                ),
+                s3.LifecycleRule(id="unfinished-uploads", abort_incomplete_multipart_upload_after=UPLOADS_EXPIRE),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from api_schema.resources import CreateInferenceRequest, InferenceList, InferenceResponse, JobStatus
 from lambdas.api.caller import current_caller
-from lambdas.api.responses import errors
+from lambdas.api.responses import responses
 from lambdas.logic import inferences
 
 router = Router()
@@ -24,9 +24,8 @@ TAGS = ["inferences"]
     tags=TAGS,
     status_code=202,
     responses={
-        201: {"description": "Created, waiting for its payload upload",
-              "content": {"application/json": {"model": InferenceResponse}}},
-        **errors(409),
+        **responses(202, "The job, in_progress (or failed when the endpoint refused it)", 409),
+        201: {"description": "The job, created, and its payload_upload_url"},
     },
 )
 def create_inference(
@@ -42,12 +41,13 @@ def create_inference(
 
 
 @router.post("/inferences/<job_id>/start", summary="Start a job whose payload was uploaded", tags=TAGS,
-             status_code=202, responses=errors(404, 409))
+             status_code=202, responses=responses(202, "The job, in_progress", 404, 409))
 def start_inference(job_id: str) -> InferenceResponse:
     return inferences.start(current_caller(router), job_id)
 
 
-@router.get("/inferences", summary="The caller's jobs, newest first", tags=TAGS)
+@router.get("/inferences", summary="The caller's jobs, newest first", tags=TAGS,
+            responses=responses(200, "A page of jobs"))
 def list_inferences(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     next_token: Annotated[str | None, Query()] = None,
@@ -58,12 +58,12 @@ def list_inferences(
 
 
 @router.get("/inferences/<job_id>", summary="A job with presigned image URLs, infotext and parameters", tags=TAGS,
-            responses=errors(404))
+            responses=responses(200, "The job", 404))
 def get_inference(job_id: str) -> InferenceResponse:
     return InferenceResponse(inference=inferences.get(current_caller(router), job_id))
 
 
 @router.delete("/inferences/<job_id>", summary="Delete a job and its S3 objects", tags=TAGS, status_code=204,
-               responses=errors(404, 409))
+               responses=responses(204, "Deleted", 404, 409))
 def delete_inference(job_id: str) -> None:
     inferences.delete(current_caller(router), job_id)

@@ -170,10 +170,10 @@ def mark_failed(job_id: str, error: str) -> bool:
 
 
 def overdue_jobs(now: int, limit: int) -> list[dict[str, Any]]:
-    """Up to `limit` in_progress jobs whose deadline is at or before `now` (epoch s), earliest deadline first.
+    """Up to `limit` unfinished jobs whose deadline is at or before `now` (epoch s), earliest deadline first.
 
-    A Query on the sparse `by_deadline` index (only in_progress jobs carry `pending`), never a Scan; the index
-    is eventually consistent, so callers re-check each job with a consistent read before acting.
+    A Query on the sparse `by_deadline` index (only created and in_progress jobs carry `pending`), never a
+    Scan; the index is eventually consistent, so callers re-check each job with a consistent read before acting.
     """
     from boto3.dynamodb.conditions import Key
 

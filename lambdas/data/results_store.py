@@ -3,7 +3,8 @@
 Where they are: the endpoint config sets `S3OutputPath = s3://{bucket}/async/success` and
 `S3FailurePath = s3://{bucket}/async/failure`, and the control plane invokes with `InferenceId = job id`,
 so SageMaker writes `async/success/{job_id}.out` or `async/failure/{job_id}-error.out`. The notifier takes
-the locations from the notification; the sweeper, which has no notification, uses the same names.
+the locations from the notification; the sweeper, which has none, takes those InvokeEndpointAsync answered
+(recorded on the job) or, when they were not recorded, these names.
 
 A missing object is `None` / `False`; every other error (throttling, 5xx, access) propagates so that
 the caller retries. HeadObject answers 404 for a missing key only with `s3:ListBucket`; without it, 403.

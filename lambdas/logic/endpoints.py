@@ -64,8 +64,10 @@ def create_endpoint(caller: Caller, request: CreateEndpointRequest) -> Endpoint:
         # SageMaker needs one instance to create an endpoint; min 0 is reached by autoscaling afterwards.
         sagemaker.create_endpoint(request.name, item["model_name"], item["config_name"], request.instance_type,
                                   max(1, request.min_instances))
-    except ClientError as exc:
+    except Exception as exc:
         data.delete_endpoint_item(request.name)
+        if not isinstance(exc, ClientError):
+            raise
         error = exc.response["Error"]
         if error["Code"] == "ResourceLimitExceeded":
             raise Conflict(f"SageMaker quota reached: {error['Message']}", field="instance_type") from exc
@@ -85,9 +87,15 @@ def list_endpoints(status: str | None, limit: int, next_token: str | None) -> En
 
 
 def delete_endpoint(caller: Caller, name: str) -> Endpoint:
+    from botocore.exceptions import ClientError
+
     caller.require_admin()
     item = _get(name)
-    sagemaker.delete_endpoint(name, item["model_name"], item["config_name"])
+    try:
+        sagemaker.delete_endpoint(name, item["model_name"], item["config_name"])
+    except ClientError as exc:
+        reason = exc.response["Error"]["Message"]
+        raise Conflict(f"SageMaker cannot delete '{name}' now: {reason}", field="name") from exc
     data.set_status(name, "Deleting")
     return to_endpoint({**item, "status": "Deleting"})
 

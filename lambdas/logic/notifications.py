@@ -88,5 +88,6 @@ def handle_notification(body: str) -> Handled:
         note = InferenceNotification.model_validate(message)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        return Handled(Outcome.MALFORMED, job_id=str(message.get("inferenceId")), detail=problems)
+        job_id = message.get("inferenceId")
+        return Handled(Outcome.MALFORMED, job_id if isinstance(job_id, str) else None, problems)
     return Handled(note.apply(), note.inferenceId)

@@ -85,10 +85,13 @@ class InferenceHost:
                 return self.failure
             if self.url:
                 try:
-                    if self._http.get(f"{self.url}/ping", timeout=5).status_code == 200:
-                        return None
+                    ping = self._http.get(f"{self.url}/ping", timeout=5)
                 except requests.RequestException:
-                    pass
+                    ping = None
+                if ping is not None and ping.status_code == 200:
+                    return None
+                if ping is not None and _json(ping).get("status") == "failed":
+                    return f"the inference server failed to start: {_json(ping).get('error')}"
             time.sleep(0.2)
         return self.failure or f"the inference server did not answer /ping within {timeout:.0f}s"
 
@@ -104,3 +107,11 @@ class InferenceHost:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

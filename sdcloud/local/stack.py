@@ -45,6 +45,8 @@ HANDLERS = {
     "sweeper": ("lambdas.sweeper.handler", 300.0),
 }
 LOCAL_CONFIG = Path(".sdcloud") / "local.json"
+# The handlers' own logs: quiet by default locally (set these variables to see more).
+LOG_DEFAULTS = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_SERVICE_NAME": "sdcloud-local"}
 
 _active_lock = threading.Lock()
 
@@ -112,6 +114,7 @@ class LocalStack:
             "AWS_PROFILE": None,
             "AWS_CONFIG_FILE": str(self.workdir / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "no-aws-credentials"),
+            **{name: os.environ.get(name, default) for name, default in LOG_DEFAULTS.items()},
         })
         # moto's backends are process-global: start from an empty account even after an earlier stack.
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=10).raise_for_status()

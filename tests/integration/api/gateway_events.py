@@ -18,6 +18,15 @@ API_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/v1"
 PUBLIC = {("GET", "/ping")}
 
 
+class LambdaContext:
+    function_name = "sdcloud-api"
+    aws_request_id = "test-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
 @dataclass
 class Reply:
     status: int
@@ -109,7 +118,7 @@ class Gateway:
                 **({"authorizer": context} if context else {}),
             },
         }
-        response = handler(event, None)
+        response = handler(event, LambdaContext())
         text = response.get("body")
         return Reply(response["statusCode"], json.loads(text) if text else None, response.get("multiValueHeaders", {}))
 

@@ -160,3 +160,95 @@ def aws_error(
         yield
     finally:
         aws_client.meta.events.unregister(event, unique_id=f"simulated-{event}")
+
+
+def put_endpoint(name: str, *, min_instances: int = 0, max_instances: int | None = 2, updated_at: str) -> None:
+    """An endpoints-table item as the control plane's POST /endpoints writes it."""
+    from lambdas.data.endpoints import endpoints_table
+
+    item: dict[str, Any] = {
+        "name": name,
+        "record_type": "endpoint",
+        "instance_type": "ml.g5.xlarge",
+        "min_instances": min_instances,
+        "status": "Creating",
+        "created_at": updated_at,
+        "updated_at": updated_at,
+    }
+    if max_instances is not None:
+        item["max_instances"] = max_instances
+    endpoints_table().put_item(Item=item)
+
+
+def endpoint_state_change(name: str, status: str, time: str, failure_reason: str | None = None) -> dict[str, Any]:
+    """The EventBridge event SageMaker emits ("SageMaker Endpoint State Change")."""
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}"
+    detail: dict[str, Any] = {
+        "EndpointName": name,
+        "EndpointArn": arn,
+        "EndpointConfigName": f"{name}-config",
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "CurrentWeight": 1.0,
+                "DesiredWeight": 1.0,
+                "CurrentInstanceCount": 1,
+                "DesiredInstanceCount": 1,
+            }
+        ],
+        "EndpointStatus": status,
+        "CreationTime": 1795629600000,
+        "LastModifiedTime": 1795629600000,
+        "Tags": {},
+    }
+    if failure_reason:
+        detail["FailureReason"] = failure_reason
+    return {
+        "version": "0",
+        "id": f"event-{name}-{status}-{time}",
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": time,
+        "region": "us-east-1",
+        "resources": [arn],
+        "detail": detail,
+    }
+
+
+@contextmanager
+def count_calls(aws_client: Any, operation: str) -> Iterator[list[str]]:
+    """Count the calls of `operation` on this botocore client (they still go through)."""
+    calls: list[str] = []
+    event = f"before-call.{aws_client.meta.service_model.service_id.hyphenize()}.{operation}"
+
+    def count(**_: Any) -> None:
+        calls.append(operation)
+
+    aws_client.meta.events.register(event, count, unique_id=f"count-{event}")
+    try:
+        yield calls
+    finally:
+        aws_client.meta.events.unregister(event, unique_id=f"count-{event}")
+
+
+def create_sagemaker_endpoint(name: str) -> None:
+    """A SageMaker endpoint in moto (it is InService at once)."""
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sdcloud-sagemaker",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sdcloud-inference:latest"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{name}-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")

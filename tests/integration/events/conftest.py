@@ -9,6 +9,7 @@ import boto3
 import pytest
 from async_flow_helpers import aws_error, receive_batch, sqs_event
 
+from lambdas.data.endpoints import endpoints_table
 from lambdas.data.jobs import jobs_table
 
 
@@ -41,6 +42,9 @@ def run_notifier(aws: Any) -> Callable[[], tuple[list[dict[str, Any]], list[str]
 
 @pytest.fixture
 def no_scans(aws: Any) -> Iterator[None]:
-    """Lists are Queries: any Scan of the jobs table fails the test."""
-    with aws_error(jobs_table().meta.client, "Scan", "ScanForbidden", 400, when=lambda _: True):
+    """Lists are Queries: any Scan of the jobs or endpoints table fails the test."""
+    with (
+        aws_error(jobs_table().meta.client, "Scan", "ScanForbidden", 400, when=lambda _: True),
+        aws_error(endpoints_table().meta.client, "Scan", "ScanForbidden", 400, when=lambda _: True),
+    ):
         yield

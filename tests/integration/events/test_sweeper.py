@@ -5,10 +5,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import boto3
 import pytest
-from async_flow_helpers import aws_error, put_in_progress_job, write_failure, write_success
+from async_flow_helpers import (
+    aws_error,
+    put_in_progress_job,
+    write_failure,
+    write_success,
+)
 
 from api_schema.jobs import InferenceFailure
+from lambdas.data.aws import client
 from lambdas.data.jobs import get_job, jobs_table
 from lambdas.sweeper import SweepIncomplete, handler
 
@@ -109,3 +116,56 @@ def test_a_transient_error_on_one_job_leaves_it_for_the_next_run_and_settles_the
 
     assert (status("x"), status("y")) == ("in_progress", "succeeded")
     assert handler({}, None)["outcomes"] == {"x": "succeeded"}
+
+
+def test_a_job_is_recovered_from_where_the_invocation_said_it_would_write(aws, no_scans):
+    put_overdue_job("recorded")
+    location = write_success("recorded")
+    custom = f"s3://{aws.settings.bucket}/async/success/elsewhere.out"
+    s3 = boto3.client("s3")
+    s3.copy_object(Bucket=aws.settings.bucket, Key="async/success/elsewhere.out", CopySource=location[5:])
+    s3.delete_object(Bucket=aws.settings.bucket, Key="async/success/recorded.out")
+    jobs_table().update_item(
+        Key={"id": "recorded"},
+        UpdateExpression="SET output_location = :o",
+        ExpressionAttributeValues={":o": custom},
+    )
+
+    assert handler({}, None)["outcomes"] == {"recorded": "succeeded"}
+
+
+def test_a_created_job_whose_payload_never_came_fails_when_its_upload_window_ends(aws, no_scans):
+    jobs_table().put_item(
+        Item={
+            "id": "never",
+            "owner": "alice",
+            "task": "txt2img",
+            "endpoint_name": "sd-endpoint",
+            "status": "created",
+            "created_at": iso(time.time() - 4000),
+            "pending": "1",
+            "deadline": int(time.time()) - 100,
+        }
+    )
+
+    handler({}, None)
+
+    job = get_job("never")
+    assert job is not None and job["status"] == "failed" and "pending" not in job
+    assert job["error"] == "the payload was not uploaded and started before the upload URL expired"
+
+
+def test_a_result_that_cannot_be_read_fails_the_job_an_hour_after_its_deadline(aws, no_scans):
+    put_overdue_job("recent", started_ago=HOUR + 400)
+    put_overdue_job("ancient", started_ago=3 * HOUR)
+
+    with (
+        aws_error(client("s3"), "HeadObject", "AccessDenied", 403, when=lambda _: True),
+        pytest.raises(SweepIncomplete, match="1 overdue job"),
+    ):
+        handler({}, None)
+
+    assert status("recent") == "in_progress"
+    job = get_job("ancient")
+    assert job is not None and job["status"] == "failed"
+    assert job["error"] == "its result could not be read: AccessDenied"

@@ -1,0 +1,64 @@
+"""What every client command shares: the console, the API client, tables and the byte progress bar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from sdcloud_client import ClientConfig, SdCloudClient
+
+console = Console()
+errors = Console(stderr=True)
+
+
+@dataclass
+class Connection:
+    """The `--api-url` / `--api-key` given to `sdcloud` itself; the rest comes from ClientConfig.load()."""
+
+    api_url: str | None = None
+    api_key: str | None = None
+
+    def client(self) -> SdCloudClient:
+        config = ClientConfig.load(self.api_url, self.api_key)
+        return SdCloudClient(config.api_url, config.api_key)
+
+
+def client_of(ctx: typer.Context) -> SdCloudClient:
+    connection = ctx.find_object(Connection) or Connection()
+    return connection.client()
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    result = Table(title=title, title_justify="left")
+    for column in columns:
+        result.add_column(column)
+    for row in rows:
+        result.add_row(*("" if cell is None else str(cell) for cell in row))
+    return result
+
+
+def byte_progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=console)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

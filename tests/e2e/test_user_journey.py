@@ -1,0 +1,88 @@
+"""A new user's journey over HTTP, and a job that fails inside the container, on the real local stack."""
+
+from __future__ import annotations
+
+import io
+
+import requests
+from e2e_helpers import Api, tiny_payload, upload_over_http, wait_job
+from PIL import Image
+
+from sdcloud.demo import control_images
+
+
+def test_a_new_user_uploads_models_and_gets_images_with_lora_vae_and_controlnet(admin, user, models, endpoint):
+    # Given: the admin made the user (fixture `user`), the user's models went up as presigned multipart
+    # uploads, and the admin's endpoint is InService.
+    assert all(model["status"] == "ready" and model["owner"] == "alice" for model in models.values())
+    assert models["checkpoint"]["parts"] >= 2, "the checkpoint is big enough to need several parts"
+    listed = {m["name"] for m in user.ok("GET", "/models", params={"type": "checkpoint"})["models"]}
+    assert models["checkpoint"]["name"] in listed
+    assert user.call("POST", "/endpoints", json={"name": "mine"}).status_code == 403, "only admins create endpoints"
+
+    # When: the user submits txt2img with a LoRA tag, a VAE and two ControlNet units (canny, openpose)
+    images = control_images(64)
+    lora = models["lora"]["name"]
+    payload = tiny_payload(models, prompt=f"a lighthouse at dusk <lora:{lora}:0.8>", negative_prompt="blurry",
+                           steps=3, sampler_name="Euler a", cfg_scale=6.5, seed=1234)
+    payload["override_settings"]["sd_vae"] = models["vae"]["name"]
+    payload["alwayson_scripts"] = {"controlnet": {"args": [
+        {"module": "canny", "model": models["controlnet"]["name"], "weight": 0.8, "image": images["canny"],
+         "processor_res": 64},
+        {"module": "openpose", "model": models["controlnet"]["name"], "weight": 0.6, "image": images["openpose"],
+         "processor_res": 64},
+    ]}}
+    created = user.ok("POST", "/inferences", 202, json={"endpoint_name": endpoint, "task": "txt2img",
+                                                         "payload": payload})["inference"]
+    assert created["status"] == "in_progress"
+
+    # Then: polling ends in `succeeded`, the PNGs download from their URLs and carry the WebUI infotext
+    job = wait_job(user, created["id"])
+    assert job["status"] == "succeeded", job.get("error")
+    assert job["seeds"] == [1234] and len(job["images"]) == 1
+    info = job["info"]
+    assert info.startswith(f"a lighthouse at dusk <lora:{lora}:0.8>\nNegative prompt: blurry\n")
+    for expected in ("Steps: 3", "Sampler: Euler a", "CFG scale: 6.5", "Seed: 1234", "Size: 64x64",
+                     f"Model: {models['checkpoint']['name']}", f"VAE: {models['vae']['name']}",
+                     "ControlNet 0: ", "Module: canny", "ControlNet 1: ", "Module: openpose", "Lora hashes: "):
+        assert expected in info, f"{expected!r} missing from the infotext {info!r}"
+    png = requests.get(job["images"][0]["url"], timeout=30)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    image = Image.open(io.BytesIO(png.content))
+    assert image.size == (64, 64)
+    assert image.info["parameters"] == info
+
+    # and the job is the user's alone, newest first in the list
+    assert user.ok("GET", "/inferences", params={"limit": 5})["inferences"][0]["id"] == job["id"]
+    stranger = Api(admin.url, admin.ok("POST", "/users", 201, json={"name": "bob"})["api_key"])
+    assert stranger.call("GET", f"/inferences/{job['id']}").status_code == 404
+    assert stranger.ok("GET", "/inferences")["inferences"] == []
+
+
+def test_a_job_that_fails_in_the_container_ends_failed_with_its_reason(user, models, endpoint, tmp_path):
+    # Given: a checkpoint whose file is not a model at all (the control plane cannot know; the container can)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"this is not a safetensors file" * 100)
+    model, _ = upload_over_http(user, broken, "broken", "checkpoint")
+
+    # When: a job uses it
+    payload = tiny_payload(models)
+    payload["override_settings"]["sd_model_checkpoint"] = model["name"]
+    created = user.ok("POST", "/inferences", 202, json={"endpoint_name": endpoint, "task": "txt2img",
+                                                         "payload": payload})["inference"]
+
+    # Then: it ends failed, saying why, and without images
+    job = wait_job(user, created["id"])
+    assert job["status"] == "failed"
+    assert "broken" in job["error"], job["error"]
+    assert job["images"] == []
+
+
+def test_bad_input_is_a_4xx_naming_the_field(user, endpoint):
+    response = user.call("POST", "/inferences", json={"endpoint_name": endpoint, "task": "txt2img",
+                                                      "payload": {"prompt": "x", "steps": 0}})
+    assert response.status_code == 400
+    assert "steps" in response.text
+    unknown = user.call("POST", "/inferences", json={"endpoint_name": endpoint, "task": "txt2img", "payload": {
+        "override_settings": {"sd_model_checkpoint": "no-such-model"}}})
+    assert unknown.status_code == 400 and "no-such-model" in unknown.text
