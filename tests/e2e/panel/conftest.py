@@ -1,5 +1,6 @@
-"""The browser journey's fixtures: an API to talk to, the standalone panel served by a given Python
-(the shared venv's current gradio, or `.venv-webui` with the WebUI's pins), and Debian chromium."""
+"""The browser journey's fixtures: the local stack with models, endpoint and an older job; the standalone
+panel served by a given Python (the shared venv's current gradio, or `.venv-webui` with the WebUI's
+pins) pointed at it; and Debian chromium."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from sdcloud_client import SdCloudClient
-from tests.unit.client.fake_api import ADMIN_KEY, FakeApi
 
 ROOT = Path(__file__).resolve().parents[3]
 WEBUI_PYTHON = ROOT / ".venv-webui" / "bin" / "python"
@@ -37,7 +38,8 @@ class Stack:
     api_url: str
     api_key: str
     user: SdCloudClient
-    api: FakeApi
+    endpoint: str
+    names: dict[str, str]  # sample kind -> registered model name
     older_job_id: str
 
     def job_count(self) -> int:
@@ -51,36 +53,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The API the panel talks to, with models uploaded the way a user does, two endpoints (one InService,
-    one still Creating) and one finished older job.
-
-    It is the in-test stand-in of the REST API (tests/unit/client/fake_api.py); switching to the local
-    stack means starting it here instead and creating the endpoints through `admin`.
-    """
-    api = FakeApi(finish_after=3.0).start()
-    admin = SdCloudClient(api.url, ADMIN_KEY)
-    key = admin.create_user("panel-user")["api_key"]
-    user = SdCloudClient(api.url, key)
-    models = tmp_path_factory.mktemp("models")
-    for name, type in [
-        ("tiny-sd", "checkpoint"),
-        ("tiny-vae", "vae"),
-        ("tiny-lora", "lora"),
-        ("tiny-canny", "controlnet"),
-        ("tiny-openpose", "controlnet"),
-    ]:
-        path = models / f"{name}.safetensors"
-        path.write_bytes(os.urandom(2048))
-        user.upload_model(path, name, type, state_dir=models / "state")
-    api.add_endpoint("ep-ready", "InService")
-    api.add_endpoint("ep-creating", "Creating")
-    older = user.create_inference(
-        "ep-ready", "txt2img", {"prompt": "an older lighthouse", "seed": 3, "width": 64, "height": 64}
+def stack(local_stack: Any, user: Any, models: dict[str, dict[str, Any]], endpoint: str) -> Stack:
+    """The local stack (tests/e2e/conftest.py) with the sample models uploaded by a user, an InService
+    endpoint, and one finished older job of that user."""
+    client = SdCloudClient(local_stack.api_url, user.key)
+    names = {kind: str(model["name"]) for kind, model in models.items()}
+    older = client.create_inference(
+        endpoint,
+        "txt2img",
+        {
+            "prompt": "an older lighthouse",
+            "seed": 3,
+            "steps": 2,
+            "width": 64,
+            "height": 64,
+            "override_settings": {"sd_model_checkpoint": names["checkpoint"]},
+        },
     )
-    user.wait_inference(older["id"], poll_interval=0.2, timeout=30)
-    yield Stack(api.url, key, user, api, older["id"])
-    api.stop()
+    done = client.wait_inference(older["id"], poll_interval=0.3, timeout=300)
+    assert done["status"] == "succeeded", done
+    return Stack(local_stack.api_url, user.key, client, endpoint, names, older["id"])
 
 
 @dataclass
