@@ -45,22 +45,32 @@ def _set_number(page: Any, elem_id: str, value: str) -> None:
 
 def _choose(page: Any, elem_id: str, option: str) -> None:
     """Pick like a user who types to filter the list, then takes the only match."""
-    field = page.locator(f"#{elem_id} input").first
-    field.blur()  # gradio opens the list on focus
-    field.click()
-    field.fill(option)
-    _options(page).and_(page.locator(f'[aria-label="{option}"]')).first.wait_for()
+    field = _open_until(page, elem_id, _options(page).and_(page.locator(f'[aria-label="{option}"]')), option)
     field.press("Enter")
 
 
 def _pick_job(page: Any, task: str, job_id: str) -> None:
-    field = page.locator(f"#sdcloud_{task}_job input").first
-    field.click()
-    option = _options(page).filter(has_text=job_id).first
-    option.wait_for()
-    label = option.get_attribute("aria-label")
-    field.blur()
-    _choose(page, f"sdcloud_{task}_job", label)
+    option = _options(page).filter(has_text=job_id)
+    _open_until(page, f"sdcloud_{task}_job", option).blur()
+    _choose(page, f"sdcloud_{task}_job", option.first.get_attribute("aria-label"))
+
+
+def _open_until(page: Any, elem_id: str, option: Any, text: str | None = None) -> Any:
+    """Open the dropdown (typing `text`) until `option` is listed: its choices may still be on their way."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    field = page.locator(f"#{elem_id} input").first
+    for _ in range(30):
+        field.blur()  # gradio opens the list on focus
+        field.click()
+        if text is not None:
+            field.fill(text)
+        try:
+            option.first.wait_for(timeout=1000)
+            return field
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"{elem_id} never listed {text or option}")
 
 
 def _options(page: Any) -> Any:
@@ -146,6 +156,7 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     assert info.startswith(f"a cute dog on the beach <lora:{names['lora']}:1>\nNegative prompt: blurry\n")
     assert "Seed: 42" in info and "Size: 64x64" in info and "ControlNet 1" in info
     expect(page.locator("#sdcloud_txt2img_gallery img").first).to_be_visible()
+    page.screenshot(path=str(_artifact(f"panel-new-job-{panel.flavor}.png")), full_page=True)
     job = stack.user.get_inference(new_id)
     parameters = job["parameters"]
     assert job["status"] == "succeeded", job
