@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	# torch is pinned here, not in pyproject: the container takes torch from its CUDA base image.
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	# The CLIP BPE merges the inference tokenizer is built from; its own deps are not needed.
+	$(BIN)/pip install -q --no-deps open-clip-torch==3.3.0
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,9 +38,9 @@ test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) node_modules/.package-lock.json lambda
 	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
 	$(BIN)/pytest
 
-$(WEBUI_STAMP): pyproject.toml
+$(WEBUI_STAMP): pyproject.toml webui_extension/requirements-webui.lock
 	test -x $(WEBUI_VENV)/bin/python || $(PYTHON310) -m venv $(WEBUI_VENV)
-	$(WEBUI_VENV)/bin/pip install -q gradio==3.41.2 fastapi==0.94.0 'pydantic<2' httpx==0.24.1 requests pytest pytest-timeout
+	$(WEBUI_VENV)/bin/pip install -q --no-deps -r webui_extension/requirements-webui.lock
 	$(WEBUI_VENV)/bin/pip install -q -e '.[client]'
 	touch $(WEBUI_STAMP)
 

@@ -20,9 +20,7 @@ from inference_image.settings import InferenceSettings
 log = logging.getLogger("inference_image")
 
 
-def failure(
-    status: int, type_: str, message: str, job_id: str | None = None, field: str | None = None
-) -> JSONResponse:
+def failure(status: int, type_: str, message: str, job_id: str | None = None, field: str | None = None) -> JSONResponse:
     body = InferenceFailure(job_id=job_id, status_code=status, type=type_, message=message, field=field)
     return JSONResponse(body.model_dump(), status_code=status)
 

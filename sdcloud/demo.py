@@ -86,7 +86,6 @@ def demo_payload(names: dict[str, str], size: int = SIZE) -> dict[str, Any]:
 
 def run_demo(out: Path, device: str = "cpu") -> None:
     from inference_image.sample_models import write_sample_models
-
     from sdcloud.local.stack import LocalStack
 
     with console.status("starting the local stack (moto, API, SageMaker async emulator)"):
