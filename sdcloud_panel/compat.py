@@ -9,9 +9,12 @@ import gradio as gr
 GRADIO_MAJOR = int(gr.__version__.split(".")[0])
 
 
-def event_options() -> dict[str, Any]:
-    """Let events run side by side: a job being watched must not hold up the next Generate on Cloud."""
-    return {"concurrency_limit": None, "trigger_mode": "multiple"} if GRADIO_MAJOR >= 4 else {}
+def event_options(then: bool = False) -> dict[str, Any]:
+    """Let events run side by side: a job being watched must not hold up the next Generate on Cloud.
+    (gradio 3 runs them side by side through the queue's concurrency_count; see enable_queue.)"""
+    if GRADIO_MAJOR < 4:
+        return {}
+    return {"concurrency_limit": None} if then else {"concurrency_limit": None, "trigger_mode": "multiple"}
 
 
 def enable_queue(blocks: gr.Blocks) -> None:

@@ -60,15 +60,11 @@ def build_payload(task: str, values: dict[str, Any], units: list[dict[str, Any]]
 
 def _unit(index: int, unit: dict[str, Any]) -> dict[str, Any]:
     if not unit.get("model") or unit["model"] == "None":
-        raise PanelError(
-            f"ControlNet Unit {index}: choose a Model (a ControlNet model uploaded to the cloud)"
-        )
+        raise PanelError(f"ControlNet Unit {index}: choose a Model (a ControlNet model uploaded to the cloud)")
     if unit.get("image") is None:
         raise PanelError(f"ControlNet Unit {index}: upload an image")
     if float(unit["guidance_start"]) > float(unit["guidance_end"]):
-        raise PanelError(
-            f"ControlNet Unit {index}: Starting Control Step must not exceed Ending Control Step"
-        )
+        raise PanelError(f"ControlNet Unit {index}: Starting Control Step must not exceed Ending Control Step")
     return {
         "enabled": True,
         "module": unit.get("module") or "none",

@@ -62,9 +62,7 @@ class PanelService:
         """The endpoint's name, when it is InService right now; PanelError otherwise."""
         name = endpoint_name(label)
         if not name:
-            raise PanelError(
-                "No endpoint selected: choose an InService endpoint in Select Cloud SageMaker Endpoint"
-            )
+            raise PanelError("No endpoint selected: choose an InService endpoint in Select Cloud SageMaker Endpoint")
         endpoint = _call(lambda: self.client().get_endpoint(name))
         if endpoint["status"] != "InService":
             raise PanelError(f"Endpoint {name} is {endpoint['status']}, not InService: nothing was submitted")
@@ -79,9 +77,7 @@ class PanelService:
         file = Path(path.strip()).expanduser()
         if not file.is_file():
             raise PanelError(f"No such file: {file}")
-        model = _call(
-            lambda: self.client().upload_model(file, name.strip() or file.stem, type, progress=progress)
-        )
+        model = _call(lambda: self.client().upload_model(file, name.strip() or file.stem, type, progress=progress))
         return f"Uploaded {model['name']} ({model['type']}, {model['size_bytes']} bytes): {model['status']}"
 
     # --- jobs ------------------------------------------------------------------------------------
@@ -89,9 +85,7 @@ class PanelService:
         page = _call(lambda: self.client().list_inferences(limit=limit))
         return [job_label(j) for j in page["inferences"]]
 
-    def submit(
-        self, task: str, endpoint: str | None, values: dict[str, Any], units: list[dict[str, Any]]
-    ) -> str:
+    def submit(self, task: str, endpoint: str | None, values: dict[str, Any], units: list[dict[str, Any]]) -> str:
         """Check the endpoint, build the payload, submit; returns the new job's label."""
         name = self.require_endpoint(endpoint)
         payload = build_payload(task, values, units)
@@ -137,11 +131,18 @@ class PanelService:
             return f"Unreachable: {exc.message}" if exc.unreachable else f"Not an sd-cloud API: {exc}"
         try:
             user = client.whoami()
+            return f"OK: connected as user {user['name']} ({user['role']})"
         except ApiError as exc:
-            if exc.unauthorized:
-                return f"Bad API key: the API refused it ({exc.status} {exc.message})"
-            return f"Connected, but the key could not be checked: {exc}"
-        return f"OK: connected as user {user['name']} ({user['role']})"
+            error = exc
+        if error.status in (404, 405):  # an API without GET /users/me: any call needing a key tells
+            try:
+                client.list_inferences(limit=1)
+                return "OK: connected, the API key is accepted"
+            except ApiError as exc:
+                error = exc
+        if error.unauthorized:
+            return f"Bad API key: the API refused it ({error.status} {error.message})"
+        return f"Connected, but the key could not be checked: {error}"
 
 
 def _call(fn: Callable[..., T], *args: Any) -> T:

@@ -35,9 +35,7 @@ class SettingsStore:
             saved = json.loads(self.path.read_text())
         except (OSError, ValueError):
             saved = {}
-        known = {
-            k: v for k, v in saved.items() if k in PanelSettings.__dataclass_fields__ and v not in ("", None)
-        }
+        known = {k: v for k, v in saved.items() if k in PanelSettings.__dataclass_fields__ and v not in ("", None)}
         settings = replace(self.defaults, **{**known, **self.overrides})
         units = min(max(int(settings.controlnet_units), 1), MAX_CONTROLNET_UNITS)
         return replace(settings, controlnet_units=units)

@@ -38,9 +38,7 @@ def build(service: PanelService) -> gr.Blocks:
                                 label="Negative prompt", lines=2, elem_id=f"sdcloud_{task}_negative_prompt"
                             )
                         with gr.Column(scale=1):
-                            button = gr.Button(
-                                GENERATE, variant="primary", elem_id=f"sdcloud_{task}_generate"
-                            )
+                            button = gr.Button(GENERATE, variant="primary", elem_id=f"sdcloud_{task}_generate")
                     with gr.Row():
                         with gr.Column():
                             native = {

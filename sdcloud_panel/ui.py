@@ -33,8 +33,13 @@ IMG2IMG_FIELDS = ("init_image", "denoising_strength")
 JOB_POLL_SECONDS = 1.0
 JOB_WATCH_SECONDS = 900.0
 
-# Which job each browser session shows per tab: a watcher stops once the user picks another job.
+# Per browser session and tab: the job shown in Output, and the generation of the latest job watcher.
 _shown_jobs: dict[tuple[str, str], str | None] = {}
+_watchers: dict[tuple[str, str], int] = {}
+
+
+def _watch_key(request: Any, task: str) -> tuple[str, str]:
+    return getattr(request, "session_hash", None) or "", task
 
 
 @dataclass
@@ -74,8 +79,7 @@ class CloudPanel:
         models = dict(zip(CLOUD_FIELDS, model_values, strict=True))
         width = len(UNIT_FIELDS)
         units = [
-            dict(zip(UNIT_FIELDS, unit_values[i : i + width], strict=True))
-            for i in range(0, len(unit_values), width)
+            dict(zip(UNIT_FIELDS, unit_values[i : i + width], strict=True)) for i in range(0, len(unit_values), width)
         ]
         return models, units
 
@@ -109,9 +113,7 @@ def build_cloud_panel(task: str, unit_count: int) -> CloudPanel:
             panel.vae = gr.Dropdown(
                 label="SD VAE (cloud)", choices=NO_VAE_CHOICES, value="Automatic", elem_id=panel.eid("vae")
             )
-            panel.loras = gr.Dropdown(
-                label="LoRA (cloud)", choices=[], multiselect=True, elem_id=panel.eid("loras")
-            )
+            panel.loras = gr.Dropdown(label="LoRA (cloud)", choices=[], multiselect=True, elem_id=panel.eid("loras"))
             panel.models_refresh = refresh_icon_button(panel.eid("models_refresh"))
         with gr.Row():
             panel.job = gr.Dropdown(
@@ -170,16 +172,12 @@ def build_output(panel: CloudPanel, img2img_target: bool = True) -> None:
     with gr.Group(elem_id=panel.eid("output")):
         panel.gallery = gr.Gallery(label="Output", elem_id=panel.eid("gallery"))
         panel.prompt_out = gr.Textbox(label="Prompt", interactive=False, elem_id=panel.eid("prompt_out"))
-        panel.info_out = gr.Textbox(
-            label="Infotext", lines=4, interactive=False, elem_id=panel.eid("info_out")
-        )
+        panel.info_out = gr.Textbox(label="Infotext", lines=4, interactive=False, elem_id=panel.eid("info_out"))
         with gr.Row():
             panel.save = gr.Button("Save", elem_id=panel.eid("save"))
             if img2img_target:
                 panel.send_to_img2img = gr.Button("Send to img2img", elem_id=panel.eid("send_to_img2img"))
-        panel.files = gr.File(
-            label="Saved images", file_count="multiple", visible=False, elem_id=panel.eid("files")
-        )
+        panel.files = gr.File(label="Saved images", file_count="multiple", visible=False, elem_id=panel.eid("files"))
 
 
 def native_parameters(task: str) -> dict[str, Any]:
@@ -207,16 +205,10 @@ def native_parameters(task: str) -> dict[str, Any]:
             label="Sampling steps", minimum=1, maximum=150, step=1, value=20, elem_id=eid("steps")
         )
     with gr.Row():
-        params["width"] = gr.Slider(
-            label="Width", minimum=64, maximum=2048, step=8, value=512, elem_id=eid("width")
-        )
-        params["height"] = gr.Slider(
-            label="Height", minimum=64, maximum=2048, step=8, value=512, elem_id=eid("height")
-        )
+        params["width"] = gr.Slider(label="Width", minimum=64, maximum=2048, step=8, value=512, elem_id=eid("width"))
+        params["height"] = gr.Slider(label="Height", minimum=64, maximum=2048, step=8, value=512, elem_id=eid("height"))
     with gr.Row():
-        params["n_iter"] = gr.Slider(
-            label="Batch count", minimum=1, maximum=16, step=1, value=1, elem_id=eid("n_iter")
-        )
+        params["n_iter"] = gr.Slider(label="Batch count", minimum=1, maximum=16, step=1, value=1, elem_id=eid("n_iter"))
         params["batch_size"] = gr.Slider(
             label="Batch size", minimum=1, maximum=8, step=1, value=1, elem_id=eid("batch_size")
         )
@@ -243,7 +235,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             return gr.update(), _error(exc)
         name = current.rsplit(" (", 1)[0] if current else None
         value = next((label for label in labels if label.rsplit(" (", 1)[0] == name), None)
-        return gr.update(choices=labels, value=value), f"{len(labels)} endpoint(s)"
+        return _choices(labels, current, value), f"{len(labels)} endpoint(s)"
 
     _on_click_and_load(
         panel.endpoint_refresh, page, refresh_endpoints, [panel.endpoint], [panel.endpoint, panel.status]
@@ -263,14 +255,9 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
                 choices=checkpoints,
                 value=checkpoint if checkpoint in checkpoints else (checkpoints[0] if checkpoints else None),
             ),
-            gr.update(
-                choices=NO_VAE_CHOICES + vaes, value=vae if vae in NO_VAE_CHOICES + vaes else "Automatic"
-            ),
+            gr.update(choices=NO_VAE_CHOICES + vaes, value=vae if vae in NO_VAE_CHOICES + vaes else "Automatic"),
             gr.update(choices=loras, value=[name for name in chosen_loras or [] if name in loras]),
-            *[
-                gr.update(choices=["None", *controlnets], value=m if m in controlnets else "None")
-                for m in unit_models
-            ],
+            *[gr.update(choices=["None", *controlnets], value=m if m in controlnets else "None") for m in unit_models],
             f"{len(checkpoints)} checkpoint(s), {len(vaes)} VAE(s), {len(loras)} LoRA(s), "
             f"{len(controlnets)} ControlNet model(s)",
         ]
@@ -291,34 +278,50 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             return gr.update(), _error(exc)
         ident = current.rsplit(" -> ", 1)[-1] if current else None
         value = next((label for label in labels if label.endswith(f" -> {ident}")), None) if ident else None
-        return gr.update(choices=labels, value=value), f"{len(labels)} job(s)"
+        return _choices(labels, current, value), f"{len(labels)} job(s)"
 
     _on_click_and_load(panel.job_refresh, page, refresh_jobs, [panel.job], [panel.job, panel.status])
 
-    def show_job(label: str | None, request: gr.Request) -> Any:
-        """Fill Output with the job; one in progress is watched until it ends (or another is picked)."""
-        key = (getattr(request, "session_hash", None) or "", panel.task)
-        _shown_jobs[key] = label
+    outputs = [panel.gallery, panel.prompt_out, panel.info_out, panel.status]
+
+    def show_job(request: gr.Request, label: str | None) -> Any:
+        """Fill Output with the job as it is now (quick: it always runs, even while a watcher does)."""
+        _shown_jobs[_watch_key(request, panel.task)] = label
         if not label:
-            yield gr.update(), gr.update(), gr.update(), gr.update()
-            return
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        try:
+            return _output_updates(service.job_output(label))
+        except PanelError as exc:
+            return gr.update(), gr.update(), gr.update(), _error(exc)
+
+    def watch(request: gr.Request) -> Any:
+        """Follow the session's shown job until it ends, whichever job that becomes meanwhile.
+
+        gradio 3 drops a trigger of an event that is still running, so one watcher must follow later
+        picks and submissions; where a newer watcher does start (current gradio), the older one stops.
+        """
+        key = _watch_key(request, panel.task)
+        generation = _watchers[key] = _watchers.get(key, 0) + 1
         deadline = time.monotonic() + JOB_WATCH_SECONDS
-        while _shown_jobs.get(key) == label:
+        shown: tuple[str, str] | None = None
+        while _watchers.get(key) == generation and time.monotonic() < deadline:
+            label = _shown_jobs.get(key)
+            if not label:
+                return
             try:
                 output = service.job_output(label)
             except PanelError as exc:
                 yield gr.update(), gr.update(), gr.update(), _error(exc)
                 return
-            yield _output_updates(output)
-            if output.finished or time.monotonic() > deadline:
+            if (label, output.job["status"]) != shown:
+                shown = (label, output.job["status"])
+                yield _output_updates(output)
+            if output.finished and _shown_jobs.get(key) == label:
                 return
             time.sleep(JOB_POLL_SECONDS)
 
-    panel.job.change(
-        show_job,
-        [panel.job],
-        [panel.gallery, panel.prompt_out, panel.info_out, panel.status],
-        **event_options(),
+    panel.job.change(show_job, [panel.job], outputs, **event_options()).then(
+        watch, None, outputs, **event_options(then=True)
     )
 
     def save(label: str | None) -> tuple[Any, str]:
@@ -331,9 +334,12 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
     panel.save.click(save, [panel.job], [panel.files, panel.status])
 
 
-def _on_click_and_load(
-    button: Any, page: gr.Blocks | None, fn: Any, inputs: list[Any], outputs: list[Any]
-) -> None:
+def _choices(labels: list[str], current: str | None, value: str | None) -> Any:
+    """New choices; the value is only touched when one was chosen (a pick made meanwhile stays)."""
+    return gr.update(choices=labels, value=value) if current else gr.update(choices=labels)
+
+
+def _on_click_and_load(button: Any, page: gr.Blocks | None, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
     """`fn` reports in the status line (the last output) when clicked; on page load it only fills lists."""
     button.click(fn, inputs, outputs)
     if page is not None:
@@ -346,9 +352,7 @@ def _output_updates(output: JobOutput) -> tuple[Any, Any, Any, str]:
     return output.images, output.prompt, output.info, output.message
 
 
-def wire_generate(
-    panel: CloudPanel, service: PanelService, button: Any, native: dict[str, Any] | None
-) -> None:
+def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native: dict[str, Any] | None) -> None:
     """Generate on Cloud: check the endpoint, submit, put the new job on top of the list and show it.
     `native` holds the standalone page's parameter widgets; None when the host submits itself (WebUI)."""
 
@@ -361,16 +365,15 @@ def wire_generate(
     names = list(native)
     model_count = len(panel.model_inputs)
 
-    def generate(endpoint: str | None, *args: Any) -> tuple[Any, str]:
+    def generate(request: gr.Request, endpoint: str | None, *args: Any) -> tuple[Any, str]:
         native_values = dict(zip(names, args[: len(names)], strict=True))
-        models, units = panel.values(
-            args[len(names) : len(names) + model_count], args[len(names) + model_count :]
-        )
+        models, units = panel.values(args[len(names) : len(names) + model_count], args[len(names) + model_count :])
         try:
             label = service.submit(panel.task, endpoint, {**native_values, **models}, units)
             labels = service.job_labels()
         except PanelError as exc:
             return gr.update(), _error(exc)
+        _shown_jobs[_watch_key(request, panel.task)] = label  # a running watcher follows the new job
         return gr.update(choices=labels, value=label), f"Submitted: {label}"
 
     button.click(
@@ -439,12 +442,8 @@ def build_settings(service: PanelService, with_unit_count: bool) -> None:
             label="Local model file", placeholder="/path/to/model.safetensors", elem_id="sdcloud_upload_path"
         )
         with gr.Row():
-            name = gr.Textbox(
-                label="Name in the cloud (default: the file name)", elem_id="sdcloud_upload_name"
-            )
-            type = gr.Dropdown(
-                label="Type", choices=MODEL_TYPES, value="checkpoint", elem_id="sdcloud_upload_type"
-            )
+            name = gr.Textbox(label="Name in the cloud (default: the file name)", elem_id="sdcloud_upload_name")
+            type = gr.Dropdown(label="Type", choices=MODEL_TYPES, value="checkpoint", elem_id="sdcloud_upload_type")
         upload = gr.Button("Upload", elem_id="sdcloud_upload")
         uploaded = gr.Markdown("", elem_id="sdcloud_upload_result")
 

@@ -40,10 +40,7 @@ def cloud_request(p: Any, service: PanelService, script_args: tuple[Any, ...]) -
     width = len(UNIT_FIELDS)
     models = dict(zip(CLOUD_FIELDS, rest[: len(CLOUD_FIELDS)], strict=True))
     unit_values = rest[len(CLOUD_FIELDS) :]
-    units = [
-        dict(zip(UNIT_FIELDS, unit_values[i : i + width], strict=True))
-        for i in range(0, len(unit_values), width)
-    ]
+    units = [dict(zip(UNIT_FIELDS, unit_values[i : i + width], strict=True)) for i in range(0, len(unit_values), width)]
     values = {name: getattr(p, name) for name in NATIVE_FIELDS}
     task = task_of(p)
     if task == "img2img":

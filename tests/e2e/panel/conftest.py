@@ -1,5 +1,6 @@
-"""The browser journey's fixtures: an API to talk to, the standalone panel served by a given Python
-(the shared venv's current gradio, or `.venv-webui` with the WebUI's pins), and Debian chromium."""
+"""The browser journey's fixtures: the local stack with models, endpoint and an older job; the standalone
+panel served by a given Python (the shared venv's current gradio, or `.venv-webui` with the WebUI's
+pins) pointed at it; and Debian chromium."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from sdcloud_client import SdCloudClient
-from tests.unit.client.fake_api import ADMIN_KEY, FakeApi
 
 ROOT = Path(__file__).resolve().parents[3]
 WEBUI_PYTHON = ROOT / ".venv-webui" / "bin" / "python"
@@ -37,7 +38,8 @@ class Stack:
     api_url: str
     api_key: str
     user: SdCloudClient
-    api: FakeApi
+    endpoint: str
+    names: dict[str, str]  # sample kind -> registered model name
     older_job_id: str
 
     def job_count(self) -> int:
@@ -51,36 +53,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The API the panel talks to, with models uploaded the way a user does, two endpoints (one InService,
-    one still Creating) and one finished older job.
-
-    It is the in-test stand-in of the REST API (tests/unit/client/fake_api.py); switching to the local
-    stack means starting it here instead and creating the endpoints through `admin`.
-    """
-    api = FakeApi(finish_after=1.5).start()
-    admin = SdCloudClient(api.url, ADMIN_KEY)
-    key = admin.create_user("panel-user")["api_key"]
-    user = SdCloudClient(api.url, key)
-    models = tmp_path_factory.mktemp("models")
-    for name, type in [
-        ("tiny-sd", "checkpoint"),
-        ("tiny-vae", "vae"),
-        ("tiny-lora", "lora"),
-        ("tiny-canny", "controlnet"),
-        ("tiny-openpose", "controlnet"),
-    ]:
-        path = models / f"{name}.safetensors"
-        path.write_bytes(os.urandom(2048))
-        user.upload_model(path, name, type, state_dir=models / "state")
-    api.add_endpoint("ep-ready", "InService")
-    api.add_endpoint("ep-creating", "Creating")
-    older = user.create_inference(
-        "ep-ready", "txt2img", {"prompt": "an older lighthouse", "seed": 3, "width": 64, "height": 64}
+def stack(local_stack: Any, user: Any, models: dict[str, dict[str, Any]], endpoint: str) -> Stack:
+    """The local stack (tests/e2e/conftest.py) with the sample models uploaded by a user, an InService
+    endpoint, and one finished older job of that user."""
+    client = SdCloudClient(local_stack.api_url, user.key)
+    names = {kind: str(model["name"]) for kind, model in models.items()}
+    older = client.create_inference(
+        endpoint,
+        "txt2img",
+        {
+            "prompt": "an older lighthouse",
+            "seed": 3,
+            "steps": 2,
+            "width": 64,
+            "height": 64,
+            "override_settings": {"sd_model_checkpoint": names["checkpoint"]},
+        },
     )
-    user.wait_inference(older["id"], poll_interval=0.2, timeout=30)
-    yield Stack(api.url, key, user, api, older["id"])
-    api.stop()
+    done = client.wait_inference(older["id"], poll_interval=0.3, timeout=300)
+    assert done["status"] == "succeeded", done
+    return Stack(local_stack.api_url, user.key, client, endpoint, names, older["id"])
 
 
 @dataclass
@@ -90,9 +82,7 @@ class Served:
 
 
 @pytest.fixture(scope="module", params=["current-gradio", "webui-gradio-3.41.2"])
-def panel(
-    request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
+def panel(request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`sdcloud_panel.standalone.launch` served by the shared venv (current gradio) or `.venv-webui`."""
     python = sys.executable if request.param == "current-gradio" else str(WEBUI_PYTHON)
     if not Path(python).exists():
@@ -110,11 +100,10 @@ def panel(
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
         "NO_PROXY": "127.0.0.1,localhost",
+        "XDG_CACHE_HOME": str(settings.parent / "cache"),
     }
     log = open(settings.parent / "panel.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [python, "-c", code], cwd=settings.parent, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen([python, "-c", code], cwd=settings.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_served(url, process, settings.parent / "panel.log")

@@ -6,26 +6,71 @@ import io
 import re
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from tests.e2e.panel.conftest import ARTIFACTS, Served, Stack
 
 TIMEOUT_MS = 30_000
+JOB_TIMEOUT_MS = 180_000
 
 
-def _png(color: tuple[int, int, int]) -> dict[str, Any]:
+def _upload(image: Image.Image) -> dict[str, Any]:
     out = io.BytesIO()
-    Image.new("RGB", (64, 64), color).save(out, format="PNG")
+    image.save(out, format="PNG")
     return {"name": "control.png", "mimeType": "image/png", "buffer": out.getvalue()}
+
+
+def _shapes() -> dict[str, Any]:
+    image = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(image).rectangle((8, 24, 40, 56), outline="black", width=2)
+    return _upload(image)
+
+
+def _stick_figure() -> dict[str, Any]:
+    image = Image.new("RGB", (64, 64), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((26, 4, 38, 16), outline="black", width=2)
+    draw.line((32, 16, 32, 42), fill="black", width=2)
+    draw.line((18, 26, 46, 26), fill="black", width=2)
+    draw.line((32, 42, 22, 60), fill="black", width=2)
+    draw.line((32, 42, 42, 60), fill="black", width=2)
+    return _upload(image)
+
+
+def _set_number(page: Any, elem_id: str, value: str) -> None:
+    field = page.locator(f"#{elem_id} input[type=number]").first
+    field.fill(value)
+    field.blur()
 
 
 def _choose(page: Any, elem_id: str, option: str) -> None:
     """Pick like a user who types to filter the list, then takes the only match."""
-    field = page.locator(f"#{elem_id} input").first
-    field.click()
-    field.fill(option)
-    _options(page).and_(page.locator(f'[aria-label="{option}"]')).first.wait_for()
+    field = _open_until(page, elem_id, _options(page).and_(page.locator(f'[aria-label="{option}"]')), option)
     field.press("Enter")
+
+
+def _pick_job(page: Any, task: str, job_id: str) -> None:
+    option = _options(page).filter(has_text=job_id)
+    _open_until(page, f"sdcloud_{task}_job", option).blur()
+    _choose(page, f"sdcloud_{task}_job", option.first.get_attribute("aria-label"))
+
+
+def _open_until(page: Any, elem_id: str, option: Any, text: str | None = None) -> Any:
+    """Open the dropdown (typing `text`) until `option` is listed: its choices may still be on their way."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    field = page.locator(f"#{elem_id} input").first
+    for _ in range(30):
+        field.blur()  # gradio opens the list on focus
+        field.click()
+        if text is not None:
+            field.fill(text)
+        try:
+            option.first.wait_for(timeout=1000)
+            return field
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"{elem_id} never listed {text or option}")
 
 
 def _options(page: Any) -> Any:
@@ -57,87 +102,164 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     expect(_status(page)).to_contain_text("No endpoint selected")
     assert stack.job_count() == jobs_before
 
-    # Given an endpoint that is not InService, the button stays Generate and pressing it is refused
-    page.locator("#sdcloud_txt2img_endpoint_refresh").click()
-    _choose(page, "sdcloud_txt2img_endpoint", "ep-creating (Creating)")
-    expect(button).to_have_text("Generate")
-    button.click()
-    expect(_status(page)).to_contain_text("not InService")
-    assert stack.job_count() == jobs_before
-
     # When the InService endpoint is picked, the button reads Generate on Cloud
-    _choose(page, "sdcloud_txt2img_endpoint", "ep-ready (InService)")
+    page.locator("#sdcloud_txt2img_endpoint_refresh").click()
+    _choose(page, "sdcloud_txt2img_endpoint", f"{stack.endpoint} (InService)")
     expect(button).to_have_text("Generate on Cloud")
 
-    # The native parameters and cloud models
+    # The native parameters (small and few steps: the local stack runs the tiny model on the CPU)
     page.locator("#sdcloud_txt2img_prompt textarea").fill("a cute dog on the beach")
     page.locator("#sdcloud_txt2img_negative_prompt textarea").fill("blurry")
-    page.locator("#sdcloud_txt2img_models_refresh").click()
-    expect(_status(page)).to_contain_text("2 ControlNet model(s)")
-    _choose(page, "sdcloud_txt2img_checkpoint", "tiny-sd")
-    _choose(page, "sdcloud_txt2img_vae", "tiny-vae")
-    _choose(page, "sdcloud_txt2img_loras", "tiny-lora")
-    page.keyboard.press("Escape")
+    for name, value in [("steps", "2"), ("width", "64"), ("height", "64")]:
+        _set_number(page, f"sdcloud_txt2img_{name}", value)
     page.locator("#sdcloud_txt2img_seed input").fill("42")
+
+    # The cloud's checkpoint, VAE and LoRA
+    names = stack.names
+    page.locator("#sdcloud_txt2img_models_refresh").click()
+    expect(_status(page)).to_contain_text("1 ControlNet model(s)")
+    _choose(page, "sdcloud_txt2img_checkpoint", names["checkpoint"])
+    _choose(page, "sdcloud_txt2img_vae", names["vae"])
+    _choose(page, "sdcloud_txt2img_loras", names["lora"])
+    page.locator("#sdcloud_txt2img_loras input").first.blur()
 
     # Two ControlNet units with uploaded images: canny and openpose
     page.locator("#sdcloud_txt2img_controlnet").get_by_text("ControlNet", exact=True).first.click()
-    for index, (module, model, color) in enumerate(
-        [("canny", "tiny-canny", (255, 0, 0)), ("openpose", "tiny-openpose", (0, 0, 255))]
-    ):
+    for index, (module, image) in enumerate([("canny", _shapes()), ("openpose", _stick_figure())]):
         unit = f"sdcloud_txt2img_cn{index}"
         page.locator(f"#{unit}_enabled input[type=checkbox]").check()
         _choose(page, f"{unit}_module", module)
-        _choose(page, f"{unit}_model", model)
-        page.locator(f"#{unit}_image input[type=file]").set_input_files(_png(color))
+        _choose(page, f"{unit}_model", names["controlnet"])
+        page.locator(f"#{unit}_image input[type=file]").set_input_files(image)
         expect(page.locator(f"#{unit}_image img").first).to_be_visible()
 
     # When Generate on Cloud is pressed, the new job is on top of the job list at once
     button.click()
-    expect(_status(page)).to_contain_text("Submitted")
+    expect(page.locator("#sdcloud_txt2img_job input").first).to_have_value(re.compile(" -> txt2img -> "))
     new_label = _dropdown_value(page, "sdcloud_txt2img_job")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d -> txt2img -> in progress -> [0-9a-f]+", new_label)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d -> txt2img -> in progress -> [0-9a-f-]+", new_label)
     new_id = new_label.rsplit(" -> ", 1)[1]
     assert stack.user.list_inferences(limit=1)["inferences"][0]["id"] == new_id
-    sent = stack.user.get_inference(new_id)
-    assert sent["status"] in ("in_progress", "succeeded")
+    first_id = new_id
+
+    # Continuous use: pressing again while the first job runs queues another, on top of the list at once
+    assert stack.user.get_inference(first_id)["status"] == "in_progress"
+    button.click()
+    expect(page.locator("#sdcloud_txt2img_job input").first).not_to_have_value(new_label)
+    new_id = _dropdown_value(page, "sdcloud_txt2img_job").rsplit(" -> ", 1)[1]
+    assert [j["id"] for j in stack.user.list_inferences(limit=2)["inferences"]] == [new_id, first_id]
 
     # Then its images and infotext appear in Output
-    expect(page.locator("#sdcloud_txt2img_info_out textarea")).to_have_value(
-        re.compile("Steps: 20"), timeout=60_000
-    )
-    info = page.locator("#sdcloud_txt2img_info_out textarea").input_value()
-    assert (
-        "a cute dog on the beach <lora:tiny-lora:1>" in info
-        and "Seed: 42" in info
-        and "Model: tiny-sd" in info
-    )
+    info_out = page.locator("#sdcloud_txt2img_info_out textarea")
+    expect(info_out).to_have_value(re.compile("Steps: 2"), timeout=JOB_TIMEOUT_MS)
+    info = info_out.input_value()
+    assert info.startswith(f"a cute dog on the beach <lora:{names['lora']}:1>\nNegative prompt: blurry\n")
+    assert "Seed: 42" in info and "Size: 64x64" in info and "ControlNet 1" in info
     expect(page.locator("#sdcloud_txt2img_gallery img").first).to_be_visible()
-    payload = stack.api.payloads[new_id]
-    units = payload["alwayson_scripts"]["controlnet"]["args"]
+    page.screenshot(path=str(_artifact(f"panel-new-job-{panel.flavor}.png")), full_page=True)
+    job = stack.user.get_inference(new_id)
+    parameters = job["parameters"]
+    assert job["status"] == "succeeded", job
+    units = parameters["alwayson_scripts"]["controlnet"]["args"]
     assert [(u["module"], u["model"]) for u in units] == [
-        ("canny", "tiny-canny"),
-        ("openpose", "tiny-openpose"),
+        ("canny", names["controlnet"]),
+        ("openpose", names["controlnet"]),
     ]
-    assert all(u["image"] for u in units)
-    assert payload["override_settings"] == {"sd_model_checkpoint": "tiny-sd", "sd_vae": "tiny-vae"}
+    assert parameters["override_settings"]["sd_model_checkpoint"] == names["checkpoint"]
+    assert parameters["override_settings"]["sd_vae"] == names["vae"]
 
     # The job list, refreshed, is newest first with succeed / fail / in progress words
     page.locator("#sdcloud_txt2img_job_refresh").click()
+    expect(page.locator("#sdcloud_txt2img_job input").first).to_have_value(re.compile(f"succeed -> {new_id}$"))
     page.locator("#sdcloud_txt2img_job input").first.click()
+    _options(page).filter(has_text=stack.older_job_id).first.wait_for()
     options = [o.strip() for o in _options(page).all_inner_texts()]
     assert options[0].endswith(f"succeed -> {new_id}")
-    older = next(o for o in options if o.endswith(f"-> txt2img -> succeed -> {stack.older_job_id}"))
-    page.keyboard.press("Escape")
+    assert any(o.endswith(f"-> txt2img -> succeed -> {stack.older_job_id}") for o in options)
+    page.locator("#sdcloud_txt2img_job input").first.blur()
 
     # Picking an older job shows its output
-    _choose(page, "sdcloud_txt2img_job", older)
+    _pick_job(page, "txt2img", stack.older_job_id)
     expect(page.locator("#sdcloud_txt2img_prompt_out textarea")).to_have_value(re.compile("lighthouse"))
 
     # Save gives the images as downloads
     page.locator("#sdcloud_txt2img_save").click()
     expect(_status(page)).to_contain_text("Saved 1 image(s)")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"panel-{panel.flavor}.png"), full_page=True)
+    page.screenshot(path=str(_artifact(f"panel-{panel.flavor}.png")), full_page=True)
     context.close()
+
+
+def test_send_to_img2img_and_generate_there(panel: Served, stack: Stack, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(panel.url)
+    page.locator("#sdcloud_txt2img_job_refresh").click()
+    _pick_job(page, "txt2img", stack.older_job_id)
+    expect(page.locator("#sdcloud_txt2img_prompt_out textarea")).to_have_value(re.compile("lighthouse"))
+
+    # When the job is sent to img2img, the tab switches with the image and the parameters
+    page.locator("#sdcloud_txt2img_send_to_img2img").click()
+    expect(page.locator("#sdcloud_img2img_prompt textarea")).to_have_value("an older lighthouse")
+    expect(page.locator("#sdcloud_img2img_seed input").first).to_have_value("3")
+    expect(page.locator("#sdcloud_img2img_init_image img").first).to_be_visible()
+
+    # Then Generate on Cloud in img2img submits an img2img job with that image
+    page.locator("#sdcloud_img2img_endpoint_refresh").click()
+    _choose(page, "sdcloud_img2img_endpoint", f"{stack.endpoint} (InService)")
+    expect(page.locator("#sdcloud_img2img_generate")).to_have_text("Generate on Cloud")
+    page.locator("#sdcloud_img2img_generate").click()
+    expect(page.locator("#sdcloud_img2img_job input").first).to_have_value(re.compile(" -> img2img -> "))
+    new_id = _dropdown_value(page, "sdcloud_img2img_job").rsplit(" -> ", 1)[1]
+    expect(page.locator("#sdcloud_img2img_info_out textarea")).to_have_value(
+        re.compile("Denoising strength: 0.75"), timeout=JOB_TIMEOUT_MS
+    )
+    job = stack.user.get_inference(new_id)
+    assert job["task"] == "img2img" and job["status"] == "succeeded"
+    assert job["parameters"]["prompt"] == "an older lighthouse" and job["parameters"]["seed"] == 3
+    page.screenshot(path=str(_artifact(f"panel-img2img-{panel.flavor}.png")), full_page=True)
+    context.close()
+
+
+def test_settings_test_connection_and_model_upload(panel: Served, stack: Stack, browser: Any, tmp_path: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(panel.url)
+    expect(page.locator("#sdcloud_txt2img_generate")).to_be_visible()
+    tab = page.locator("#tab_settings-button")  # current gradio; 3.41 has plain buttons in its tab bar
+    (tab if tab.count() else page.locator(".tab-nav button", has_text="Cloud settings")).first.click()
+    url = page.locator("#sdcloud_api_url textarea, #sdcloud_api_url input").first
+    key = page.locator("#sdcloud_api_key input, #sdcloud_api_key textarea").first
+    result = page.locator("#sdcloud_connection_result").first
+
+    for api_url, api_key, expected in [
+        ("http://127.0.0.1:9", stack.api_key, "Unreachable"),
+        (stack.api_url, "not-a-key", "Bad API key"),
+        (stack.api_url, stack.api_key, "OK: connected"),
+    ]:
+        url.fill(api_url)
+        key.fill(api_key)
+        page.locator("#sdcloud_test_connection").click()
+        expect(result).to_contain_text(expected)
+
+    model = tmp_path / f"style-{panel.flavor}.safetensors"  # one stack serves both flavors
+    model.write_bytes(b"\0" * 5000)
+    page.locator("#sdcloud_upload_path textarea, #sdcloud_upload_path input").first.fill(str(model))
+    _choose(page, "sdcloud_upload_type", "lora")
+    page.locator("#sdcloud_upload").click()
+    expect(page.locator("#sdcloud_upload_result").first).to_contain_text(
+        f"Uploaded style-{panel.flavor} (lora, 5000 bytes): ready"
+    )
+    assert f"style-{panel.flavor}" in [m["name"] for m in stack.user.all_models("lora")]
+    context.close()
+
+
+def _artifact(name: str) -> Any:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

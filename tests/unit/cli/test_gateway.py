@@ -17,8 +17,10 @@ ARN = "arn:aws:execute-api:us-east-1:123456789012:local/local/GET/users"
 
 
 def _policy(effect: str, resource: str) -> dict:
-    return {"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": effect,
-                                                     "Resource": resource}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+    }
 
 
 def authorizer(event, context):
@@ -28,15 +30,21 @@ def authorizer(event, context):
     if key not in ("good", "deny"):
         raise Exception("Unauthorized")
     effect = "Deny" if key == "deny" else "Allow"
-    return {"principalId": "ann", "policyDocument": _policy(effect, event["methodArn"].rsplit("/", 2)[0] + "/*"),
-            "context": {"user": "ann", "role": "user"}}
+    return {
+        "principalId": "ann",
+        "policyDocument": _policy(effect, event["methodArn"].rsplit("/", 2)[0] + "/*"),
+        "context": {"user": "ann", "role": "user"},
+    }
 
 
 def echo(event, context):
     if event["path"] == "/crash":
         raise RuntimeError("handler bug")
-    return {"statusCode": 201, "headers": {"Content-Type": "application/json", "X-Echo": "1"},
-            "body": json.dumps({"event": event, "remaining": context.get_remaining_time_in_millis()})}
+    return {
+        "statusCode": 201,
+        "headers": {"Content-Type": "application/json", "X-Echo": "1"},
+        "body": json.dumps({"event": event, "remaining": context.get_remaining_time_in_millis()}),
+    }
 
 
 @pytest.fixture
@@ -46,8 +54,11 @@ def gateway() -> ApiGateway:
 
 def test_an_allowed_request_reaches_the_handler_as_a_rest_proxy_event(gateway):
     status, headers, body = gateway.handle(
-        "POST", "/users/ann?limit=5&tag=a&tag=b", [("x-api-key", "good"), ("Content-Type", "application/json")],
-        b'{"name": "ann"}')
+        "POST",
+        "/users/ann?limit=5&tag=a&tag=b",
+        [("x-api-key", "good"), ("Content-Type", "application/json")],
+        b'{"name": "ann"}',
+    )
 
     assert status == 201 and headers["X-Echo"] == "1" and headers["x-amzn-RequestId"]
     answer = json.loads(body)
@@ -88,5 +99,4 @@ def test_policy_evaluation_explicit_deny_wins_and_wildcards_match():
 
     assert policy_effect(_policy("Allow", stage), ARN) == "Allow"
     assert policy_effect(both, ARN) == "Deny"
-    assert policy_effect(_policy("Allow", "arn:aws:execute-api:us-east-1:123456789012:local/local/POST/*"),
-                         ARN) is None
+    assert policy_effect(_policy("Allow", "arn:aws:execute-api:us-east-1:123456789012:local/local/POST/*"), ARN) is None

@@ -45,6 +45,7 @@ class FakeApi:
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    has_users_me: bool = True  # False: an API without GET /users/me
     refuse_part_puts: int = 0  # the next N part PUTs fail with 403 (an expired URL)
     drop_connection_after_parts: int | None = None  # stop accepting parts after this many (simulated crash)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -99,9 +100,7 @@ class FakeApi:
         return key
 
     # --- routing ---------------------------------------------------------------------------------
-    def handle(
-        self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes
-    ) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes) -> tuple[int, Any]:
         self.requests.append((method, path))
         if path.startswith("/s3/"):
             return self._storage(method, path, body)
@@ -123,7 +122,11 @@ class FakeApi:
 
     def _routes(self) -> list[tuple[str, str, Any]]:
         return [
-            ("/users/me", "GET", lambda u, d, q: (200, {"user": u})),
+            (
+                "/users/me",
+                "GET",
+                lambda u, d, q: (200, {"user": u}) if self.has_users_me else (404, {"message": "Not found"}),
+            ),
             ("/users", "POST", self._create_user),
             ("/users", "GET", self._list_users),
             ("/users/([^/]+)", "DELETE", self._revoke_user),
@@ -142,11 +145,7 @@ class FakeApi:
                 "GET",
                 lambda u, d, q: (
                     200,
-                    {
-                        "endpoints": [
-                            e for e in self.endpoints.values() if q.get("status") in (None, e["status"])
-                        ]
-                    },
+                    {"endpoints": [e for e in self.endpoints.values() if q.get("status") in (None, e["status"])]},
                 ),
             ),
             ("/endpoints/([^/]+)", "GET", lambda u, d, q, n: (200, {"endpoint": self._endpoint(n)})),
@@ -174,15 +173,11 @@ class FakeApi:
         if user["role"] != "admin":
             raise Refused(403, "this route needs an admin key")
 
-    def _list_users(
-        self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str]
-    ) -> tuple[int, Any]:
+    def _list_users(self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
         self._admin(user)
         return 200, {"users": list(self.keys.values())}
 
-    def _create_user(
-        self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str]
-    ) -> tuple[int, Any]:
+    def _create_user(self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
         self._admin(user)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", str(data.get("name", ""))):
             raise Refused(400, "name: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", "name")
@@ -226,17 +221,13 @@ class FakeApi:
             "upload": {"upload_id": uuid.uuid4().hex, "part_size": part_size, "parts": parts},
         }
 
-    def _complete_model(
-        self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str], model_id: str
-    ):
+    def _complete_model(self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str], model_id: str):
         model = self._model(model_id)
         stored = self.parts.get(model_id, {})
         for part in data.get("parts", []):
             blob = stored.get(part["part_number"])
             if blob is None or part["etag"] != f'"{hashlib.md5(blob).hexdigest()}"':
-                raise Refused(
-                    400, f"parts: part {part['part_number']} was not uploaded or its etag is wrong", "parts"
-                )
+                raise Refused(400, f"parts: part {part['part_number']} was not uploaded or its etag is wrong", "parts")
         if sum(len(b) for b in stored.values()) != model["size_bytes"]:
             raise Refused(400, "parts: the uploaded parts do not add up to size_bytes", "parts")
         model["status"] = "ready"
@@ -257,9 +248,7 @@ class FakeApi:
         if endpoint is None:
             raise Refused(404, f"endpoint '{data.get('endpoint_name')}' not found", "endpoint_name")
         if endpoint["status"] != "InService":
-            raise Refused(
-                409, f"endpoint '{endpoint['name']}' is {endpoint['status']}, not InService", "endpoint_name"
-            )
+            raise Refused(409, f"endpoint '{endpoint['name']}' is {endpoint['status']}, not InService", "endpoint_name")
         if data.get("task") not in ("txt2img", "img2img"):
             raise Refused(400, "task: must be txt2img or img2img", "task")
         job = {
@@ -289,9 +278,7 @@ class FakeApi:
         self._start(job)
         return 202, {"inference": self._public(job)}
 
-    def _start_inference(
-        self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str], job_id: str
-    ):
+    def _start_inference(self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str], job_id: str):
         job = self._job(user, job_id)
         blob = self.blobs.get(f"inputs/{job_id}")
         if blob is None:
@@ -331,9 +318,7 @@ class FakeApi:
     def _finish(self, job: dict[str, Any]) -> None:
         payload = self.payloads[job["id"]]
         if "FAIL" in payload.get("prompt", ""):
-            job.update(
-                status="failed", completed_at=_now(), error="InvalidJob: the container refused the prompt"
-            )
+            job.update(status="failed", completed_at=_now(), error="InvalidJob: the container refused the prompt")
             return
         seed = int(payload.get("seed", -1))
         seed = seed if seed >= 0 else 1234
@@ -348,9 +333,7 @@ class FakeApi:
         images = []
         for index in range(count):
             key = f"outputs/{job['id']}/image_{index}.png"
-            self.blobs[key] = _png(
-                int(payload.get("width", 64)), int(payload.get("height", 64)), seed + index, info
-            )
+            self.blobs[key] = _png(int(payload.get("width", 64)), int(payload.get("height", 64)), seed + index, info)
             images.append({"url": f"{self.url}/s3/{key}", "key": key})
         job.update(
             status="succeeded",

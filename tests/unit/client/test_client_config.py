@@ -8,9 +8,7 @@ from sdcloud_client import ClientConfig, ConfigError
 
 def test_environment_wins_over_local_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".sdcloud").mkdir()
-    (tmp_path / ".sdcloud" / "local.json").write_text(
-        json.dumps({"api_url": "http://file:1", "api_key": "fk"})
-    )
+    (tmp_path / ".sdcloud" / "local.json").write_text(json.dumps({"api_url": "http://file:1", "api_key": "fk"}))
     monkeypatch.setenv("API_URL", "http://env:2/")
     monkeypatch.setenv("API_KEY", "ek")
 
@@ -23,9 +21,7 @@ def test_local_file_fills_what_the_environment_lacks(tmp_path: Path, monkeypatch
     monkeypatch.delenv("API_URL", raising=False)
     monkeypatch.delenv("API_KEY", raising=False)
     (tmp_path / ".sdcloud").mkdir()
-    (tmp_path / ".sdcloud" / "local.json").write_text(
-        json.dumps({"api_url": "http://127.0.0.1:3000", "api_key": "k"})
-    )
+    (tmp_path / ".sdcloud" / "local.json").write_text(json.dumps({"api_url": "http://127.0.0.1:3000", "api_key": "k"}))
     monkeypatch.chdir(tmp_path)
 
     assert ClientConfig.load() == ClientConfig("http://127.0.0.1:3000", "k")

@@ -62,9 +62,7 @@ def test_endpoint_create_wait_list_delete(api: FakeApi, admin: SdCloudClient) ->
     seen: list[str] = []
     threading.Timer(0.3, lambda: api.endpoints["ep1"].update(status="InService")).start()
 
-    endpoint = admin.wait_endpoint(
-        "ep1", poll_interval=0.05, timeout=5, on_update=lambda e: seen.append(e["status"])
-    )
+    endpoint = admin.wait_endpoint("ep1", poll_interval=0.05, timeout=5, on_update=lambda e: seen.append(e["status"]))
 
     assert endpoint["status"] == "InService"
     assert seen == ["Creating", "InService"]
@@ -101,9 +99,7 @@ def test_inference_submit_wait_download(api: FakeApi, admin: SdCloudClient, tmp_
 
 def test_large_payload_goes_through_the_upload_url(api: FakeApi, admin: SdCloudClient) -> None:
     api.add_endpoint("ep")
-    job = admin.create_inference(
-        "ep", "img2img", {"prompt": "p", "init_images": ["x" * 100]}, payload_upload=True
-    )
+    job = admin.create_inference("ep", "img2img", {"prompt": "p", "init_images": ["x" * 100]}, payload_upload=True)
 
     assert job["status"] == "in_progress"
     assert api.payloads[job["id"]]["init_images"] == ["x" * 100]

@@ -65,9 +65,7 @@ def test_interrupted_upload_resumes_with_the_missing_parts(
     assert len(api.models) == 1
 
 
-def test_expired_part_urls_start_over(
-    api: FakeApi, admin: SdCloudClient, model_file: Path, tmp_path: Path
-) -> None:
+def test_expired_part_urls_start_over(api: FakeApi, admin: SdCloudClient, model_file: Path, tmp_path: Path) -> None:
     api.drop_connection_after_parts = 1
     with pytest.raises(ApiError):
         admin.upload_model(model_file, "tiny", "checkpoint", state_dir=tmp_path / "state")
@@ -81,9 +79,7 @@ def test_expired_part_urls_start_over(
     assert api.blobs[f"models/{model['id']}"] == model_file.read_bytes()
 
 
-def test_changed_file_is_not_resumed(
-    api: FakeApi, admin: SdCloudClient, model_file: Path, tmp_path: Path
-) -> None:
+def test_changed_file_is_not_resumed(api: FakeApi, admin: SdCloudClient, model_file: Path, tmp_path: Path) -> None:
     api.drop_connection_after_parts = 1
     with pytest.raises(ApiError):
         admin.upload_model(model_file, "tiny", "checkpoint", state_dir=tmp_path / "state")

@@ -23,18 +23,14 @@ EXTENSION = ROOT / "webui_extension"
 
 
 @pytest.fixture
-def webui(
-    tmp_path: Path, api: FakeApi, user_key: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[ModuleType]:
+def webui(tmp_path: Path, api: FakeApi, user_key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """A fresh stand-in WebUI with the extension's script loaded the way the WebUI loads it (by path)."""
     monkeypatch.syspath_prepend(str(STANDIN))
     for name in [m for m in sys.modules if m == "modules" or m.startswith("modules.") or m == "launch"]:
         monkeypatch.delitem(sys.modules, name)
     import modules.scripts
 
-    (tmp_path / "sdcloud.json").write_text(
-        json.dumps({"api_url": api.url, "api_key": user_key, "controlnet_units": 5})
-    )
+    (tmp_path / "sdcloud.json").write_text(json.dumps({"api_url": api.url, "api_key": user_key, "controlnet_units": 5}))
     modules.scripts.current_basedir = str(tmp_path)
     spec = importlib.util.spec_from_file_location("sdcloud_webui", EXTENSION / "scripts" / "sdcloud_webui.py")
     assert spec and spec.loader
@@ -84,9 +80,7 @@ def test_generate_with_an_inservice_endpoint_runs_on_the_cloud(webui: ModuleType
     control = Image.new("RGB", (32, 32), "red")
     p = processing.StableDiffusionProcessingTxt2Img(prompt="a dog", seed=5, batch_size=2, width=64, height=64)
     p.scripts = runner
-    p.script_args = _args(
-        "ep-ready (InService)", [(True, "canny", "tiny-canny", 0.8, control, 0.0, 0.9, "Balanced")]
-    )
+    p.script_args = _args("ep-ready (InService)", [(True, "canny", "tiny-canny", 0.8, control, 0.0, 0.9, "Balanced")])
 
     processed = processing.process_images(p)
 
