@@ -5,7 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := client,lambdas,inference,cli,ui,local,infra,dev
 
-.PHONY: demo test lint typecheck openapi
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+# The AUTOMATIC1111 WebUI's own pins, for the panel and client core (Python 3.10, gradio 3.41.2, pydantic 1).
+PYTHON310 ?= $(firstword $(wildcard /root/.pyenv/versions/3.10.*/bin/python) $(shell command -v python3.10))
+WEBUI_VENV := .venv-webui
+WEBUI_STAMP := $(WEBUI_VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test lint typecheck openapi lambda-layer webui-venv chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +25,37 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sdcloud demo
 
-test: $(STAMP) lint typecheck
+# The pinned aws-cdk CLI (package-lock.json) and the Lambda dependency layer, for the infra tests.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+lambda-layer: $(STAMP)
+	$(BIN)/python -m infrastructure.lambda_code
+
+test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) node_modules/.package-lock.json lambda-layer lint typecheck
+	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
 	$(BIN)/pytest
+
+$(WEBUI_STAMP): pyproject.toml
+	test -x $(WEBUI_VENV)/bin/python || $(PYTHON310) -m venv $(WEBUI_VENV)
+	$(WEBUI_VENV)/bin/pip install -q gradio==3.41.2 fastapi==0.94.0 'pydantic<2' httpx==0.24.1 requests pytest pytest-timeout
+	$(WEBUI_VENV)/bin/pip install -q -e '.[client]'
+	touch $(WEBUI_STAMP)
+
+webui-venv: $(WEBUI_STAMP)
+
+# The browser tests drive Debian chromium; Playwright never downloads a browser of its own.
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+
+chromium: $(CHROMIUM)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy api_schema lambdas inference_image sdcloud sdcloud_client sdcloud_panel infrastructure
+
+openapi: $(STAMP)
+	$(BIN)/python -m lambdas.api.openapi

@@ -11,13 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api_schema.controlnet_modes import CONTROL_MODES, RESIZE_MODES
 from api_schema.prompt_tags import lora_tags
 from api_schema.samplers import SAMPLERS, SCHEDULE_TYPES
 
 MAX_CONTROLNET_UNITS = 10
 
-RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
-CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
 
 # WebUI API fields we accept only at these values (the WebUI's defaults).
 _UNSUPPORTED_AT_DEFAULT: dict[str, tuple[Any, ...]] = {

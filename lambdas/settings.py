@@ -29,6 +29,7 @@ ENV = {
     "sweep_margin_seconds": "SDCLOUD_SWEEP_MARGIN_SECONDS",
     "presign_expiry_seconds": "SDCLOUD_PRESIGN_EXPIRY_SECONDS",
     "admin_secret_arn": "SDCLOUD_ADMIN_SECRET_ARN",
+    "resource_prefix": "SDCLOUD_RESOURCE_PREFIX",
     "version": "SDCLOUD_VERSION",
 }
 
@@ -49,6 +50,8 @@ class Settings(BaseModel):
     sweep_margin_seconds: int = Field(300, ge=0)
     presign_expiry_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     admin_secret_arn: str = ""
+    # SageMaker models, endpoint configs and endpoints are named `{resource_prefix}-...`: the IAM scope.
+    resource_prefix: str = Field("sdcloud", pattern=r"^[a-z][a-z0-9]{0,15}$")
     version: str = "0.1.0"
 
     @classmethod

@@ -11,9 +11,12 @@ from lambdas.settings import settings
 @cache
 def client(service: str) -> Any:
     import boto3  # lazy: keeps handler import fast
+    from botocore.config import Config
 
     session: Any = boto3.session.Session()
-    return session.client(service, region_name=settings().region)
+    # SigV4 everywhere: presigned S3 URLs for KMS-encrypted objects need it.
+    config = Config(signature_version="s3v4") if service == "s3" else None
+    return session.client(service, region_name=settings().region, config=config)
 
 
 @cache

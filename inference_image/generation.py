@@ -1,0 +1,199 @@
+"""One WebUI job on a loaded pipeline: the task pipeline, its call arguments, seeds and images.
+
+The denoising itself goes through a `Runner`: `run_pipeline` calls the diffusers pipeline; another
+runner (a compiled or otherwise faster path) can be passed to the Predictor instead. It receives the
+task pipeline (a diffusers pipeline sharing the pooled modules) and the keyword arguments of its
+`__call__`, and returns the PIL images of one batch.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image, ImageFilter, ImageOps
+
+from api_schema.payload import GenerationPayload, Img2ImgPayload
+from inference_image.controlnet import PreparedUnit, UnitControlNets
+from inference_image.errors import InvalidJob
+from inference_image.images import decode_image, resize
+from inference_image.prompts import encode_prompts
+
+Runner = Callable[[Any, dict[str, Any]], list[Image.Image]]
+
+IMG2IMG_RESIZE = {0: "Just Resize", 1: "Crop and Resize", 2: "Resize and Fill", 3: "Just Resize"}
+
+
+def run_pipeline(pipe: Any, kwargs: dict[str, Any]) -> list[Image.Image]:
+    """The default runner: the diffusers pipeline's own denoising loop."""
+    return list(pipe(**kwargs).images)
+
+
+@dataclass
+class Inputs:
+    """The images of an img2img / inpaint job, already sized to the output."""
+
+    init: Image.Image | None = None
+    original: Image.Image | None = None  # the init image before any masked-content fill
+    mask: Image.Image | None = None  # white is repainted, after invert, before blur
+    blurred_mask: Image.Image | None = None
+    extra_params: dict[str, Any] = field(default_factory=dict)
+
+
+def _fill(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """The WebUI's 'fill' masked content: the masked area replaced by ever finer blurs of its surroundings."""
+    result = Image.new("RGBA", image.size)
+    masked = Image.new("RGBa", image.size)
+    masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))
+    for radius, repeats in ((256, 1), (64, 1), (16, 2), (4, 4), (2, 2), (0, 1)):
+        blurred = masked.filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
+        for _ in range(repeats):
+            result.alpha_composite(blurred)
+    return result.convert("RGB")
+
+
+def prepare_inputs(payload: GenerationPayload) -> Inputs:
+    if not isinstance(payload, Img2ImgPayload):
+        return Inputs()
+    mode = IMG2IMG_RESIZE[payload.resize_mode]
+    init = resize(decode_image(payload.init_images[0], "init_images[0]"), payload.width, payload.height, mode)
+    strength = payload.denoising_strength or 0.0
+    if int(payload.steps * strength) < 1:
+        raise InvalidJob(
+            f"denoising_strength {strength} x steps {payload.steps} leaves no denoising step: raise either",
+            "denoising_strength",
+        )
+    params: dict[str, Any] = {"Denoising strength": payload.denoising_strength}
+    if payload.mask is None:
+        return Inputs(init=init, extra_params=params)
+    if payload.inpainting_fill not in (0, 1):
+        raise InvalidJob("inpainting_fill supports 0 (fill) and 1 (original)", "inpainting_fill")
+    mask = resize(decode_image(payload.mask, "mask"), payload.width, payload.height, mode).convert("L")
+    if payload.inpainting_mask_invert:
+        mask = ImageOps.invert(mask)
+    blurred = mask
+    if payload.mask_blur_x or payload.mask_blur_y:
+        import cv2
+        import numpy as np
+
+        pixels = np.asarray(mask)
+        for axis, blur in ((1, payload.mask_blur_x), (0, payload.mask_blur_y)):
+            if blur:
+                size = int(2.5 * blur + 0.5) * 2 + 1
+                kernel = (size, 1) if axis == 1 else (1, size)
+                pixels = cv2.GaussianBlur(pixels, kernel, blur)
+        blurred = Image.fromarray(pixels)
+    original = init
+    if payload.inpainting_fill == 0:
+        init = _fill(init, blurred)
+    params.update(
+        {
+            "Mask blur": payload.mask_blur,
+            "Inpaint area": "Only masked" if payload.inpaint_full_res else None,
+            "Masked area padding": payload.inpaint_full_res_padding if payload.inpaint_full_res else None,
+            "Mask mode": "Inpaint not masked" if payload.inpainting_mask_invert else None,
+            "Masked content": ("fill", "original")[payload.inpainting_fill]
+            if payload.inpainting_fill != 1
+            else None,
+        }
+    )
+    return Inputs(init=init, original=original, mask=mask, blurred_mask=blurred, extra_params=params)
+
+
+def task_pipeline(
+    base: Any, inputs: Inputs, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool
+) -> Any:
+    """The diffusers pipeline class for txt2img / img2img / inpaint, with or without ControlNet."""
+    import diffusers
+
+    sdxl = getattr(base, "text_encoder_2", None) is not None
+    prefix = "StableDiffusionXL" if sdxl else "StableDiffusion"
+    suffix = (
+        "InpaintPipeline"
+        if inputs.mask is not None
+        else "Img2ImgPipeline"
+        if inputs.init is not None
+        else "Pipeline"
+    )
+    if units:
+        multi = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
+        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(base, controlnet=multi)
+    else:
+        pipe = getattr(diffusers, prefix + suffix).from_pipe(base)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def seeds_of(payload: GenerationPayload) -> list[int]:
+    """seed, seed+1, ... for batch_size x n_iter images; -1 draws a random seed, as the WebUI does."""
+    seed = payload.seed if payload.seed != -1 else random.randrange(2**32)
+    return [(seed + i) % 2**32 for i in range(payload.batch_size * payload.n_iter)]
+
+
+def call_kwargs(
+    pipe: Any,
+    payload: GenerationPayload,
+    inputs: Inputs,
+    units: list[PreparedUnit],
+    embeds: dict[str, torch.Tensor],
+    seeds: list[int],
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        **embeds,
+        "num_inference_steps": payload.steps,
+        "guidance_scale": payload.cfg_scale,
+        "num_images_per_prompt": len(seeds),
+        "generator": [torch.Generator("cpu").manual_seed(s) for s in seeds],
+        "output_type": "pil",
+    }
+    if inputs.init is None:
+        kwargs.update(width=payload.width, height=payload.height)
+    else:
+        kwargs.update(image=inputs.init, strength=payload.denoising_strength)
+    if inputs.mask is not None:
+        assert isinstance(payload, Img2ImgPayload)
+        kwargs.update(mask_image=inputs.mask, width=payload.width, height=payload.height)
+        if payload.inpaint_full_res:
+            kwargs["padding_mask_crop"] = payload.inpaint_full_res_padding
+    if units:
+        images = [u.control_image for u in units]
+        kwargs["control_image" if inputs.init is not None else "image"] = images
+        kwargs.update(
+            controlnet_conditioning_scale=[u.unit.weight for u in units],
+            control_guidance_start=[u.unit.guidance_start for u in units],
+            control_guidance_end=[u.unit.guidance_end for u in units],
+        )
+    return kwargs
+
+
+def generate(
+    base: Any,
+    payload: GenerationPayload,
+    inputs: Inputs,
+    units: list[PreparedUnit],
+    nets: list[Any],
+    clip_skip: int,
+    seeds: list[int],
+    runner: Runner,
+) -> list[Image.Image]:
+    """All images of the job, n_iter batches of batch_size, in seed order."""
+    pipe = task_pipeline(base, inputs, units, nets, payload.cfg_scale > 1)
+    embeds = encode_prompts(base, payload.prompt, payload.negative_prompt, clip_skip)
+    images: list[Image.Image] = []
+    for start in range(0, len(seeds), payload.batch_size):
+        batch = seeds[start : start + payload.batch_size]
+        out = runner(pipe, call_kwargs(pipe, payload, inputs, units, embeds, batch))
+        if len(out) != len(batch):
+            raise RuntimeError(f"the runner returned {len(out)} images for a batch of {len(batch)}")
+        images.extend(out)
+    if (
+        inputs.blurred_mask is not None
+        and inputs.original is not None
+        and not getattr(payload, "inpaint_full_res", False)
+    ):
+        # Paste the result over the original through the blurred mask, as the WebUI composes inpainting.
+        images = [Image.composite(img.convert("RGB"), inputs.original, inputs.blurred_mask) for img in images]
+    return images

@@ -1,0 +1,354 @@
+"""The cog-shaped predictor: `setup()` once, `predict(job)` per request, a health state in between."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
+from api_schema.payload import GenerationPayload, parse_payload
+from api_schema.preprocessors import ANNOTATOR_NAMES
+from api_schema.prompt_tags import lora_tags, model_name_of
+from inference_image.errors import InvalidJob, ModelLoadError
+from inference_image.generation import Runner, generate, prepare_inputs, run_pipeline, seeds_of
+from inference_image.images import png_bytes
+from inference_image.infotext import format_infotext, number
+from inference_image.settings import InferenceSettings
+
+Health = Literal["starting", "ready", "busy", "failed"]
+
+
+def validation_field(exc: ValidationError) -> str | None:
+    errors = exc.errors()
+    return ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
+
+
+def validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+
+
+class Predictor:
+    def __init__(self, settings: InferenceSettings, s3: Any = None, runner: Runner = run_pipeline) -> None:
+        self.settings = settings
+        self.runner = runner
+        self._s3 = s3
+        self.state: Health = "starting"
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Everything a job should not pay for: imports, device, caches, tokenizer and config folders."""
+        try:
+            import torch
+
+            from inference_image.checkpoints import ConfigFolders
+            from inference_image.model_store import ModelStore
+            from inference_image.pool import ModelPool
+            from inference_image.preprocessors import Preprocessors
+
+            self.device = self.settings.resolved_device()
+            self.dtype = torch.float16 if self.device == "cuda" else torch.float32
+            if self._s3 is None:
+                import boto3
+
+                self._s3 = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+            cache = self.settings.cache_dir
+            self.store = ModelStore(
+                self._s3,
+                cache,
+                self.settings.disk_budget_bytes,
+                self.settings.transfer_concurrency,
+                self.settings.part_size_bytes,
+            )
+            self.configs = ConfigFolders(cache / "configs")
+            for arch in ("sd15", "sdxl"):
+                self.configs.folder(arch, {})
+            self.pool = ModelPool(self.settings.memory_budget_bytes)
+            self.preprocessors = Preprocessors(self.device)
+            import diffusers  # noqa: F401  (the import itself takes seconds: pay it here)
+        except Exception as exc:
+            self.state, self.error = "failed", f"setup failed: {exc}"
+            raise
+        self.state = "ready"
+
+    # --- one job -------------------------------------------------------------------------------
+    def predict(self, job: InferenceInput) -> InferenceManifest:
+        if self.state in ("starting", "failed"):
+            from inference_image.errors import Busy
+
+            raise Busy(f"the server is not ready ({self.state})")
+        with self._lock:
+            self.state = "busy"
+            try:
+                return self._predict(job)
+            finally:
+                self.state = "ready"
+
+    def _predict(self, job: InferenceInput) -> InferenceManifest:
+        started = time.perf_counter()
+        try:
+            payload = parse_payload(job.task, job.payload)
+        except ValidationError as exc:
+            field = validation_field(exc)
+            raise InvalidJob(validation_message(exc), f"payload.{field}" if field else "payload") from exc
+        units = payload.controlnet_units
+        loras = self._lora_weights(payload, job)
+        cn_refs = [self._controlnet_ref(i, unit.model, job) for i, unit in enumerate(units)]
+
+        files: set[Path] = set()
+        ckpt_path = self._fetch(job.models.checkpoint, files)
+        vae_path = self._fetch(job.models.vae, files) if job.models.vae else None
+        lora_paths = {name: self._fetch(job.models.loras[name], files) for name in loras}
+        embedding_refs = {n: r for n, r in job.models.embeddings.items() if _mentions(payload, n)}
+        embedding_paths = {name: self._fetch(ref, files) for name, ref in embedding_refs.items()}
+        cn_paths = [self._fetch(ref, files) for ref in cn_refs]
+        annotators = self._annotator_files(job, files)
+
+        pipe = self._pipeline(job.models.checkpoint, job.models.vae, ckpt_path, vae_path)
+        nets = [
+            self._controlnet(ref, path, pipe.sdcloud_arch, pipe)
+            for ref, path in zip(cn_refs, cn_paths, strict=True)
+        ]
+        load_s = time.perf_counter() - started
+
+        from inference_image.controlnet import prepare_unit
+        from inference_image.schedulers import scheduler_for
+
+        prepared = [
+            prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators)
+            for i, unit in enumerate(units)
+        ]
+        inputs = prepare_inputs(payload)
+        seeds = seeds_of(payload)
+        clip_skip = payload.override_settings.CLIP_stop_at_last_layers
+        pipe.scheduler = scheduler_for(payload.sampler_name, payload.scheduler, pipe.sdcloud_scheduler_config)
+        infer_start = time.perf_counter()
+        with self._extra_networks(pipe, lora_paths, loras, embedding_paths):
+            images = generate(pipe, payload, inputs, prepared, nets, clip_skip, seeds, self.runner)
+        inference_s = time.perf_counter() - infer_start
+
+        params = self._infotext_params(
+            payload,
+            job,
+            ckpt_path,
+            vae_path,
+            loras,
+            lora_paths,
+            embedding_paths,
+            prepared,
+            inputs.extra_params,
+            clip_skip,
+        )
+        infotexts = [
+            format_infotext(payload.prompt, payload.negative_prompt, {**params(seed)}) for seed in seeds
+        ]
+        upload_start = time.perf_counter()
+        keys = []
+        for n, (image, text) in enumerate(zip(images, infotexts, strict=True)):
+            key = f"{job.output_prefix}image_{n}.png"
+            self._s3.put_object(
+                Bucket=job.output_bucket, Key=key, Body=png_bytes(image, text), ContentType="image/png"
+            )
+            keys.append(key)
+        upload_s = time.perf_counter() - upload_start
+        return InferenceManifest(
+            job_id=job.job_id,
+            images=keys,
+            info=infotexts[0],
+            infotexts=infotexts,
+            parameters=_public_parameters(payload),
+            seeds=seeds,
+            timings=Timings(
+                load_s=load_s,
+                inference_s=inference_s,
+                upload_s=upload_s,
+                total_s=time.perf_counter() - started,
+            ),
+        )
+
+    # --- models --------------------------------------------------------------------------------
+    def _fetch(self, ref: ModelRef, files: set[Path]) -> Path:
+        path = self.store.fetch(ref, pinned=files)
+        files.add(path)
+        return path
+
+    def _lora_weights(self, payload: GenerationPayload, job: InferenceInput) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for field in ("prompt", "negative_prompt"):
+            for name, weight in lora_tags(getattr(payload, field)):
+                if name not in job.models.loras:
+                    raise InvalidJob(
+                        f"LoRA '{name}' is not among the job's resolved models", f"payload.{field}"
+                    )
+                weights[name] = weights.get(name, 0.0) + weight
+        return weights
+
+    def _controlnet_ref(self, index: int, title: str, job: InferenceInput) -> ModelRef:
+        refs = job.models.controlnets
+        ref = refs.get(title) or refs.get(model_name_of(title))
+        if ref is None:
+            raise InvalidJob(
+                f"ControlNet model '{title}' is not among the job's resolved models",
+                f"payload.alwayson_scripts.controlnet.args[{index}].model",
+            )
+        return ref
+
+    def _annotator_files(self, job: InferenceInput, files: set[Path]) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        baked = self.settings.annotator_dir
+        if baked is not None and baked.is_dir():
+            for path in baked.iterdir():
+                if path.stem in ANNOTATOR_NAMES:
+                    found[path.stem] = path
+        for name, ref in job.models.annotators.items():
+            found[model_name_of(name)] = self._fetch(ref, files)
+        return found
+
+    def _pipeline(self, ckpt: ModelRef, vae: ModelRef | None, ckpt_path: Path, vae_path: Path | None) -> Any:
+        from inference_image.checkpoints import load_checkpoint, load_vae
+
+        def load() -> Any:
+            pipe = load_checkpoint(ckpt_path, self.configs, self.dtype, self.settings.allow_pickle)
+            if vae_path is not None:
+                pipe.vae = load_vae(
+                    vae_path, self.configs, pipe.sdcloud_arch, self.dtype, self.settings.allow_pickle
+                )
+            pipe.sdcloud_scheduler_config = dict(pipe.scheduler.config)
+            pipe.set_progress_bar_config(disable=True)
+            return pipe.to(self.device)
+
+        estimate = ckpt.size_bytes + (vae.size_bytes if vae else 0)
+        return self.pool.get(("pipeline", ckpt.id, vae.id if vae else None), load, estimate)
+
+    def _controlnet(self, ref: ModelRef, path: Path, arch: str, pipe: Any) -> Any:
+        from inference_image.checkpoints import load_controlnet
+
+        def load() -> Any:
+            net = load_controlnet(path, self.configs, arch, self.dtype, self.settings.allow_pickle)  # type: ignore[arg-type]
+            return net.to(self.device)
+
+        return self.pool.get(("controlnet", ref.id), load, ref.size_bytes)
+
+    @contextlib.contextmanager
+    def _extra_networks(
+        self,
+        pipe: Any,
+        lora_paths: dict[str, Path],
+        weights: dict[str, float],
+        embedding_paths: dict[str, Path],
+    ) -> Iterator[None]:
+        """LoRAs (PEFT adapters at their tag weights) and textual inversions, removed after the job."""
+        from inference_image.checkpoints import load_state_dict
+
+        tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t is not None]
+        before = [set(t.get_vocab()) for t in tokenizers]
+        try:
+            adapters = []
+            for i, (name, path) in enumerate(lora_paths.items()):
+                adapter = f"lora{i}"
+                state = load_state_dict(path, self.settings.allow_pickle)
+                try:
+                    pipe.load_lora_weights(state, adapter_name=adapter)
+                except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+                    raise ModelLoadError(f"LoRA '{name}' could not be loaded: {exc}") from exc
+                adapters.append(adapter)
+            if adapters:
+                pipe.set_adapters(adapters, adapter_weights=[weights[n] for n in lora_paths])
+            for name, path in embedding_paths.items():
+                self._load_embedding(pipe, name, path)
+            yield
+        finally:
+            if lora_paths:
+                pipe.unload_lora_weights()
+            for tokenizer, vocab in zip(tokenizers, before, strict=True):
+                added = [t for t in tokenizer.get_vocab() if t not in vocab]
+                if added:
+                    encoder = pipe.text_encoder if tokenizer is pipe.tokenizer else pipe.text_encoder_2
+                    pipe.unload_textual_inversion(tokens=added, tokenizer=tokenizer, text_encoder=encoder)
+
+    def _load_embedding(self, pipe: Any, name: str, path: Path) -> None:
+        from inference_image.checkpoints import load_state_dict
+
+        state = load_state_dict(path, self.settings.allow_pickle)
+        try:
+            if "clip_l" in state and "clip_g" in state:  # SDXL embeddings carry one tensor per encoder
+                if getattr(pipe, "text_encoder_2", None) is None:
+                    raise ModelLoadError(f"embedding '{name}' is for SDXL, the checkpoint is SD 1.x")
+                pipe.load_textual_inversion(
+                    state["clip_l"], token=name, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer
+                )
+                pipe.load_textual_inversion(
+                    state["clip_g"], token=name, text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2
+                )
+            else:
+                pipe.load_textual_inversion(state, token=name)
+        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise ModelLoadError(f"embedding '{name}' could not be loaded: {exc}") from exc
+
+    # --- infotext ------------------------------------------------------------------------------
+    def _infotext_params(
+        self,
+        payload: GenerationPayload,
+        job: InferenceInput,
+        ckpt_path: Path,
+        vae_path: Path | None,
+        loras: dict[str, float],
+        lora_paths: dict[str, Path],
+        embedding_paths: dict[str, Path],
+        units: list[Any],
+        extra: dict[str, Any],
+        clip_skip: int,
+    ) -> Any:
+        from inference_image.schedulers import resolved_schedule, webui_sampler_name
+
+        vae = job.models.vae
+        fixed_head = {
+            "Steps": payload.steps,
+            "Sampler": webui_sampler_name(payload.sampler_name),
+            "Schedule type": resolved_schedule(payload.sampler_name, payload.scheduler),
+            "CFG scale": number(payload.cfg_scale),
+        }
+        fixed_tail: dict[str, Any] = {
+            "Size": f"{payload.width}x{payload.height}",
+            "Model hash": self.store.sha256(ckpt_path)[:10],
+            "Model": model_name_of(job.models.checkpoint.name),
+            "VAE hash": self.store.sha256(vae_path)[:10] if vae_path else None,
+            "VAE": model_name_of(vae.name) if vae else None,
+            "Denoising strength": extra.get("Denoising strength"),
+            "Clip skip": clip_skip if clip_skip > 1 else None,
+            **{k: v for k, v in extra.items() if k != "Denoising strength"},
+            **{f"ControlNet {u.index}": u.infotext() for u in units},
+            "Lora hashes": ", ".join(
+                f"{n}: {self.store.sha256(p, skip_header=True)[:12]}" for n, p in lora_paths.items()
+            )
+            or None,
+            "TI hashes": ", ".join(f"{n}: {self.store.sha256(p)[:12]}" for n, p in embedding_paths.items())
+            or None,
+        }
+
+        def params(seed: int) -> dict[str, Any]:
+            return {**fixed_head, "Seed": seed, **fixed_tail}
+
+        return params
+
+
+def _mentions(payload: GenerationPayload, name: str) -> bool:
+    pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+    return bool(pattern.search(payload.prompt) or pattern.search(payload.negative_prompt))
+
+
+def _public_parameters(payload: GenerationPayload) -> dict[str, Any]:
+    """The request parameters as the WebUI API echoes them, without the (large) input images."""
+    data = payload.model_dump(mode="json", exclude={"init_images", "mask"})
+    controlnet = data.get("alwayson_scripts", {}).get("controlnet") or {}
+    for unit in controlnet.get("args", []):
+        unit.pop("image", None)
+    return data

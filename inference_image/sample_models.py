@@ -1,0 +1,180 @@
+"""Tiny random-weight models in the file formats users upload, for tests and the local demo.
+
+The checkpoint has the SD 1.5 architecture (4 UNet levels, 2 layers each, CLIP text encoder with the
+real 49408-token vocabulary) at tiny widths, so it goes through exactly the loading and generation code
+of a real model and a 64x64 image takes well under a second on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inference_image.ldm_layout import clip_to_ldm, controlnet_to_ldm, unet_to_ldm, vae_to_ldm
+
+LEVELS, LAYERS = 4, 2
+WIDTH = 32
+TEXT_WIDTH = 32
+LORA_RANK = 4
+EMBEDDING_VECTORS = 2
+_SEED = 1234
+
+UNET_CONFIG: dict[str, Any] = {
+    "block_out_channels": [WIDTH] * LEVELS,
+    "layers_per_block": LAYERS,
+    "down_block_types": ["CrossAttnDownBlock2D"] * (LEVELS - 1) + ["DownBlock2D"],
+    "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * (LEVELS - 1),
+    "cross_attention_dim": TEXT_WIDTH,
+    "attention_head_dim": 8,
+    "norm_num_groups": 32,
+    "sample_size": 8,
+}
+VAE_CONFIG: dict[str, Any] = {
+    "block_out_channels": [WIDTH] * LEVELS,
+    "layers_per_block": LAYERS,
+    "down_block_types": ["DownEncoderBlock2D"] * LEVELS,
+    "up_block_types": ["UpDecoderBlock2D"] * LEVELS,
+    "latent_channels": 4,
+    "norm_num_groups": 32,
+    "sample_size": 64,
+}
+TEXT_CONFIG: dict[str, Any] = {
+    "hidden_size": TEXT_WIDTH,
+    "intermediate_size": 2 * TEXT_WIDTH,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 1,
+    "projection_dim": TEXT_WIDTH,
+    "vocab_size": 49408,
+    "max_position_embeddings": 77,
+    "hidden_act": "quick_gelu",
+}
+# Annotators: the openpose networks at tiny widths (the loader reads widths from the file).
+OPENPOSE_WIDTH = 8
+
+
+def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float = 1.0) -> None:
+    """Give every parameter (zero-initialised ones included, e.g. ControlNet zero convs) random values."""
+    with torch.no_grad():
+        for param in module.parameters():
+            if param.ndim == 1 and param.numel() and torch.all(param == 1):
+                continue  # norm scales stay 1 so activations keep a sane range
+            param.copy_(
+                torch.randn(param.shape, generator=generator) * scale / max(1, param[0].numel()) ** 0.5
+            )
+
+
+def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+    return path
+
+
+def _components(generator: torch.Generator) -> tuple[Any, Any, Any]:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    unet: Any = UNet2DConditionModel(**UNET_CONFIG)
+    vae: Any = AutoencoderKL(**VAE_CONFIG)
+    text: Any = CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG))
+    for module in (unet, vae, text):
+        _randomize(module, generator)
+    return unet, vae, text
+
+
+def _kohya_lora(
+    unet: torch.nn.Module, text: torch.nn.Module, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """A LoRA in the Kohya/WebUI layout: lora_unet_* and lora_te_* keys with lora_down, lora_up and alpha."""
+    tensors: dict[str, torch.Tensor] = {}
+    unet_suffixes = tuple(f"{a}.{p}" for a in ("attn1", "attn2") for p in ("to_q", "to_k", "to_v", "to_out.0"))
+    te_suffixes = tuple(f"self_attn.{p}" for p in ("q_proj", "k_proj", "v_proj", "out_proj"))
+    targets = [("lora_unet_", n, m) for n, m in unet.named_modules() if n.endswith(unet_suffixes)]
+    targets += [("lora_te_text_model_", n, m) for n, m in text.named_modules() if n.endswith(te_suffixes)]
+    for prefix, name, module in targets:
+        key = prefix + name.replace(".", "_")
+        assert isinstance(module, torch.nn.Linear)
+        tensors[f"{key}.lora_down.weight"] = (
+            torch.randn(LORA_RANK, module.in_features, generator=generator) * 0.3
+        )
+        tensors[f"{key}.lora_up.weight"] = (
+            torch.randn(module.out_features, LORA_RANK, generator=generator) * 0.3
+        )
+        tensors[f"{key}.alpha"] = torch.tensor(float(LORA_RANK))
+    return tensors
+
+
+def _openpose_weights(kind: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The openpose body or hand network cut down in width, in the original file's key layout."""
+    from controlnet_aux.open_pose.model import bodypose_model, handpose_model
+
+    with torch.device("meta"):
+        skeleton = bodypose_model() if kind == "body" else handpose_model()
+    # Input, PAF and heatmap channels keep their size; a stage's input is the maps plus the features.
+    stage_input = {185: 38 + 19, 150: 22}
+
+    def width(channels: int) -> int:
+        if channels in (3, 38, 19, 22):
+            return channels
+        return stage_input.get(channels, 0) + OPENPOSE_WIDTH
+
+    tensors: dict[str, torch.Tensor] = {}
+    for _, block in skeleton.named_children():
+        for name, layer in block.named_children():
+            if isinstance(layer, torch.nn.Conv2d):
+                out_c, in_c, k, _ = layer.weight.shape
+                out_c, in_c = width(out_c), width(in_c)
+                std = (2.0 / (in_c * k * k)) ** 0.5
+                tensors[f"{name}.weight"] = torch.randn(out_c, in_c, k, k, generator=generator) * std
+                tensors[f"{name}.bias"] = torch.randn(out_c, generator=generator) * 0.1
+    return tensors
+
+
+def write_sample_models(directory: Path) -> dict[str, Path]:
+    """Write the sample models into `directory` and return their paths by kind.
+
+    Keys: checkpoint, controlnet, vae, lora, embedding, openpose_body, openpose_hand.
+    """
+    from diffusers import ControlNetModel
+
+    directory.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(_SEED)
+    torch.manual_seed(_SEED)  # module constructors draw their initial values from the global generator
+    unet, vae, text = _components(generator)
+    checkpoint = {
+        **{
+            "model.diffusion_model." + k: v for k, v in unet_to_ldm(unet.state_dict(), LEVELS, LAYERS).items()
+        },
+        **{"first_stage_model." + k: v for k, v in vae_to_ldm(vae.state_dict(), LEVELS, LAYERS).items()},
+        **clip_to_ldm(text.state_dict()),
+    }
+    paths = {"checkpoint": _save(directory / "tiny-sd15.safetensors", checkpoint)}
+
+    controlnet = ControlNetModel.from_unet(unet)
+    _randomize(controlnet, generator, scale=0.5)
+    paths["controlnet"] = _save(
+        directory / "tiny-controlnet.safetensors", controlnet_to_ldm(controlnet.state_dict(), LEVELS, LAYERS)
+    )
+
+    _, other_vae, _ = _components(generator)
+    paths["vae"] = _save(
+        directory / "tiny-vae.safetensors", vae_to_ldm(other_vae.state_dict(), LEVELS, LAYERS)
+    )
+    paths["lora"] = _save(
+        directory / "tiny-lora.safetensors",
+        _kohya_lora(unet, text, generator),
+        metadata={"ss_network_module": "networks.lora", "ss_network_dim": str(LORA_RANK)},
+    )
+    paths["embedding"] = _save(
+        directory / "tiny-embedding.safetensors",
+        {"emb_params": torch.randn(EMBEDDING_VECTORS, TEXT_WIDTH, generator=generator)},
+    )
+    for kind in ("body", "hand"):
+        path = directory / f"{kind}_pose_model.pth"
+        torch.save(_openpose_weights(kind, generator), str(path))
+        paths[f"openpose_{kind}"] = path
+    (directory / "sample_models.json").write_text(json.dumps({k: v.name for k, v in paths.items()}, indent=2))
+    return paths

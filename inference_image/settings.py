@@ -1,0 +1,50 @@
+"""The container's settings: passed in by whoever builds the server, or read from the env by `serve`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_ENV = {
+    "cache_dir": "SDCLOUD_MODEL_CACHE_DIR",
+    "device": "SDCLOUD_DEVICE",
+    "disk_budget_bytes": "SDCLOUD_DISK_BUDGET_BYTES",
+    "memory_budget_bytes": "SDCLOUD_MEMORY_BUDGET_BYTES",
+    "annotator_dir": "SDCLOUD_ANNOTATOR_DIR",
+    "allow_pickle": "SDCLOUD_ALLOW_PICKLE",
+    "s3_endpoint_url": "SDCLOUD_S3_ENDPOINT_URL",
+    "transfer_concurrency": "SDCLOUD_TRANSFER_CONCURRENCY",
+}
+
+
+class InferenceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cache_dir: Path = Path("/opt/ml/model-cache")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    disk_budget_bytes: int = Field(100 * 1024**3, gt=0, description="model files kept on local disk")
+    memory_budget_bytes: int = Field(
+        16 * 1024**3, gt=0, description="loaded pipelines and ControlNets kept on the device"
+    )
+    annotator_dir: Path | None = Field(None, description="preprocessor weights baked into the image")
+    allow_pickle: bool = Field(False, description="load pickled .ckpt/.pt/.bin model files (unsafe)")
+    s3_endpoint_url: str | None = None
+    transfer_concurrency: int = Field(8, ge=1, le=64)
+    part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> InferenceSettings:
+        env = os.environ if environ is None else environ
+        values = {field: env[var] for field, var in _ENV.items() if env.get(var)}
+        return cls.model_validate(values)
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

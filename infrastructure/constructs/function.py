@@ -1,0 +1,74 @@
+"""The one way this stack builds a Lambda function: Python 3.12 on arm64, shared code, own role.
+
+Each function's role starts empty; its permissions are the statements its caller lists, plus writing
+to its own log group (and X-Ray, which active tracing adds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infrastructure.lambda_code import LambdaCode
+
+SERVICE_NAME = "sdcloud"
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+DEFAULT_TIMEOUT = Duration.seconds(30)
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+    "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+
+def log_group(scope: Construct, construct_id: str) -> logs.LogGroup:
+    return logs.LogGroup(scope, construct_id, retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+
+
+class PythonFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: LambdaCode,
+        handler: str,
+        description: str,
+        environment: Mapping[str, str],
+        permissions: Sequence[iam.PolicyStatement],
+        memory_mb: int = 256,
+        timeout: Duration = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = log_group(self, "Logs")
+        write_logs = iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[self.log_group.log_group_arn]
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"sd-cloud {handler}",
+            inline_policies={"Permissions": iam.PolicyDocument(statements=[write_logs, *permissions])},
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=code.source,
+            layers=[code.layer],
+            description=description,
+            memory_size=memory_mb,
+            timeout=timeout,
+            role=self.role,
+            environment={**environment, **POWERTOOLS_ENV},
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+        )

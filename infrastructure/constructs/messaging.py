@@ -1,0 +1,47 @@
+"""The async results path: SageMaker publishes to the success and error topics, both feed one queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+NOTIFIER_TIMEOUT = Duration.seconds(60)
+
+
+def encrypted_topic(scope: Construct, construct_id: str, key: kms.IKey) -> sns.Topic:
+    return sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True)
+
+
+class Messaging(Construct):
+    """The topics' KMS key, the success/error topics, the results queue and the dead-letter queue."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        # A customer managed key, not aws/sns: CloudWatch alarms and SageMaker can only publish to
+        # encrypted topics whose key policy lets them.
+        self.topics_key = kms.Key(self, "TopicsKey", enable_key_rotation=True, description="sd-cloud SNS topics")
+        self.topics_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.success_topic = encrypted_topic(self, "SuccessTopic", self.topics_key)
+        self.error_topic = encrypted_topic(self, "ErrorTopic", self.topics_key)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.results = sqs.Queue(
+            self,
+            "Results",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(NOTIFIER_TIMEOUT.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=5),
+        )
+        for topic in (self.success_topic, self.error_topic):
+            topic.add_subscription(subscriptions.SqsSubscription(self.results, raw_message_delivery=True))

@@ -1,0 +1,1 @@
+"""The REST API: one powertools resolver (`app`), one router per resource."""

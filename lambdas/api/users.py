@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from api_schema.resources import CreateUserRequest, CreateUserResponse, UserList
+from lambdas.api.caller import current_caller
+from lambdas.api.responses import responses
+from lambdas.logic import users
+
+router = Router()
+TAGS = ["users"]
+
+
+@router.post("/users", summary="Create a user and its API key (admin)", tags=TAGS, status_code=201,
+             responses=responses(201, "The user and its API key (shown only now)", 403, 409))
+def create_user(body: CreateUserRequest) -> CreateUserResponse:
+    return users.create_user(current_caller(router), body)
+
+
+@router.get("/users", summary="List users (admin)", tags=TAGS, responses=responses(200, "A page of users", 403))
+def list_users(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50, next_token: Annotated[str | None, Query()] = None
+) -> UserList:
+    return users.list_users(current_caller(router), limit, next_token)
+
+
+@router.delete("/users/<name>", summary="Revoke a user: its key stops working (admin)", tags=TAGS,
+               status_code=204, responses=responses(204, "Revoked", 403, 404))
+def revoke_user(name: str) -> None:
+    users.revoke_user(current_caller(router), name)

@@ -1,0 +1,108 @@
+"""SageMaker: the model, endpoint config and async endpoint behind one sd-cloud endpoint; async invocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdas.data.aws import client
+from lambdas.data.storage import s3_uri
+from lambdas.settings import settings
+
+VARIANT = "AllTraffic"
+
+
+def sagemaker() -> Any:
+    return client("sagemaker")
+
+
+def _gone(exc: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    error = exc.response["Error"]
+    return error["Code"] in ("ValidationException", "ResourceNotFound") and (
+        "not found" in error["Message"].lower() or "could not find" in error["Message"].lower()
+    )
+
+
+def create_endpoint(name: str, model_name: str, config_name: str, instance_type: str, instance_count: int) -> None:
+    """CreateModel + CreateEndpointConfig (async) + CreateEndpoint; on failure removes what it made and re-raises."""
+    s = settings()
+    sm = sagemaker()
+    made: list[tuple[str, str]] = []
+    try:
+        sm.create_model(
+            ModelName=model_name,
+            ExecutionRoleArn=s.sagemaker_role_arn,
+            PrimaryContainer={"Image": s.inference_image_uri, "Mode": "SingleModel"},
+        )
+        made.append(("model", model_name))
+        sm.create_endpoint_config(
+            EndpointConfigName=config_name,
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": model_name,
+                    "InstanceType": instance_type,
+                    "InitialInstanceCount": instance_count,
+                }
+            ],
+            AsyncInferenceConfig={
+                "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1},
+                "OutputConfig": {
+                    "S3OutputPath": s3_uri("async/success/"),
+                    "S3FailurePath": s3_uri("async/failure/"),
+                    "NotificationConfig": {"SuccessTopic": s.success_topic_arn, "ErrorTopic": s.error_topic_arn},
+                },
+            },
+        )
+        made.append(("config", config_name))
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
+    except Exception:
+        for kind, made_name in reversed(made):
+            _delete(kind, made_name)
+        raise
+
+
+def _delete(kind: str, name: str) -> None:
+    sm = sagemaker()
+    call = {
+        "endpoint": lambda: sm.delete_endpoint(EndpointName=name),
+        "config": lambda: sm.delete_endpoint_config(EndpointConfigName=name),
+        "model": lambda: sm.delete_model(ModelName=name),
+    }[kind]
+    try:
+        call()
+    except Exception as exc:
+        if not _gone(exc):
+            raise
+
+
+def delete_endpoint(name: str, model_name: str, config_name: str) -> None:
+    """DeleteEndpoint, DeleteEndpointConfig, DeleteModel; parts already gone are skipped."""
+    _delete("endpoint", name)
+    _delete("config", config_name)
+    _delete("model", model_name)
+
+
+def endpoint_exists(name: str) -> bool:
+    try:
+        sagemaker().describe_endpoint(EndpointName=name)
+    except Exception as exc:
+        if _gone(exc):
+            return False
+        raise
+    return True
+
+
+def invoke_async(endpoint_name: str, input_key: str, inference_id: str) -> dict[str, Any]:
+    """InvokeEndpointAsync; returns SageMaker's answer (OutputLocation, FailureLocation, InferenceId)."""
+    response = client("sagemaker-runtime").invoke_endpoint_async(
+        EndpointName=endpoint_name,
+        InputLocation=s3_uri(input_key),
+        InferenceId=inference_id,
+        ContentType="application/json",
+        InvocationTimeoutSeconds=settings().job_timeout_seconds,
+    )
+    return dict(response)

@@ -1,0 +1,195 @@
+"""Inference jobs: validate the WebUI payload, resolve its models, hand the job to the async endpoint.
+
+A job is written before the endpoint is invoked and always ends succeeded or failed: a refused invocation
+fails it at once; a Lambda that dies in between leaves it `pending` with a `deadline`, and the sweeper
+fails it then. A `payload_upload` job waits as `created` (also with a deadline) until its payload is
+uploaded to the presigned URL and `start` is called.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from api_schema.jobs import InferenceInput
+from api_schema.payload import parse_payload
+from api_schema.resources import CreateInferenceRequest, Image, Inference, InferenceList, InferenceResponse
+from lambdas.data import jobs, sagemaker, storage
+from lambdas.data.pages import decode_token, encode_token
+from lambdas.errors import Conflict, InvalidInput, NotFound
+from lambdas.logic.caller import Caller
+from lambdas.logic.endpoints import require_in_service
+from lambdas.logic.model_resolution import resolve_models
+from lambdas.settings import settings
+
+MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
+def input_key(job_id: str) -> str:
+    return f"inputs/{job_id}.json"
+
+
+def payload_key(job_id: str) -> str:
+    return f"inputs/{job_id}.payload.json"
+
+
+def output_prefix(job_id: str) -> str:
+    return f"outputs/{job_id}/"
+
+
+def to_inference(job: dict[str, Any]) -> Inference:
+    images = [Image(url=storage.presign_get(key), key=key) for key in job.get("images", [])]
+    fields = {name: job.get(name) for name in Inference.model_fields if name != "images" and name in job}
+    return Inference.model_validate({**fields, "images": images})
+
+
+def _validated_input(job_id: str, task: str, payload: Any) -> InferenceInput:
+    if not isinstance(payload, dict):
+        raise InvalidInput("payload must be a JSON object (the WebUI txt2img / img2img body)", field="payload")
+    try:
+        parsed = parse_payload(task, payload)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(["payload", *(str(p) for p in error["loc"])])
+        message = error["msg"].removeprefix("Value error, ")
+        raise InvalidInput(f"{field}: {message}", field=field) from exc
+    return InferenceInput(job_id=job_id, task=task, payload=payload,
+                          models=resolve_models(parsed), output_bucket=storage.bucket(),
+                          output_prefix=output_prefix(job_id))
+
+
+def _deadline(seconds: int) -> int:
+    return int(time.time()) + seconds + settings().sweep_margin_seconds
+
+
+def _invoke(job: dict[str, Any]) -> dict[str, Any]:
+    """Hand an in_progress job to its endpoint; a refusal fails the job with SageMaker's reason."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = sagemaker.invoke_async(job["endpoint_name"], job["input_key"], job["id"])
+    except (ClientError, BotoCoreError) as exc:
+        reason = exc.response["Error"]["Message"] if isinstance(exc, ClientError) else str(exc)
+        jobs.mark_failed(job["id"], f"the endpoint did not accept the job: {reason}")
+    else:
+        jobs.record_invocation(job["id"], answer.get("OutputLocation"), answer.get("FailureLocation"))
+    return jobs.get_job(job["id"]) or job
+
+
+def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse:
+    require_in_service(request.endpoint_name)
+    job_id = uuid.uuid4().hex
+    job: dict[str, Any] = {
+        "id": job_id,
+        "owner": caller.name,
+        "task": request.task,
+        "endpoint_name": request.endpoint_name,
+        "created_at": jobs.now_iso(),
+        "input_key": input_key(job_id),
+        "pending": jobs.PENDING,
+    }
+    if request.payload_upload:
+        if request.payload is not None:
+            raise InvalidInput("send either payload or payload_upload: true, not both", field="payload")
+        job.update(status="created", payload_key=payload_key(job_id),
+                   deadline=_deadline(settings().presign_expiry_seconds))
+        jobs.create_job(job)
+        upload_url = storage.presign_put(job["payload_key"])
+        return InferenceResponse(inference=to_inference(job), payload_upload_url=upload_url)
+    if request.payload is None:
+        raise InvalidInput("payload is required (or set payload_upload: true)", field="payload")
+    storage.put_json(job["input_key"], _validated_input(job_id, request.task, request.payload).model_dump(mode="json"))
+    job.update(status="in_progress", started_at=job["created_at"], deadline=_deadline(settings().job_timeout_seconds))
+    jobs.create_job(job)
+    return InferenceResponse(inference=to_inference(_invoke(job)))
+
+
+def submit_once(caller: Caller, request: CreateInferenceRequest, idempotency_key: str | None,
+                lambda_context: Any = None) -> InferenceResponse:
+    """`submit`, except that a retry with the same Idempotency-Key returns the first job's answer."""
+    if not idempotency_key:
+        return submit(caller, request)
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    from lambdas.data.idempotency import persistence_layer
+
+    config = IdempotencyConfig(event_key_jmespath="[user, key]", payload_validation_jmespath="body",
+                               expires_after_seconds=IDEMPOTENCY_SECONDS)
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+
+    @idempotent_function(data_keyword_argument="call", persistence_store=persistence_layer(), config=config,
+                         key_prefix="POST /inferences")
+    def once(call: dict[str, Any]) -> dict[str, Any]:
+        return submit(caller, request).model_dump(mode="json")
+
+    call = {"user": caller.name, "key": idempotency_key, "body": request.model_dump(mode="json")}
+    try:
+        return InferenceResponse.model_validate(once(call=call))
+    except IdempotencyValidationError as exc:
+        raise Conflict("this Idempotency-Key was used for a different request", field="Idempotency-Key") from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise Conflict("a request with this Idempotency-Key is still running", field="Idempotency-Key") from exc
+
+
+def _owned(caller: Caller, job_id: str) -> dict[str, Any]:
+    job = jobs.get_job_of(job_id, caller.name)
+    if job is None:
+        raise NotFound(f"inference '{job_id}' not found", field="id")
+    return job
+
+
+def start(caller: Caller, job_id: str) -> InferenceResponse:
+    """Validate the uploaded payload of a created job, then run it as `submit` does."""
+    job = _owned(caller, job_id)
+    if job["status"] != "created":
+        raise Conflict(f"inference '{job_id}' is {job['status']}, not created", field="id")
+    size = storage.object_size(job["payload_key"])
+    if size is None:
+        raise InvalidInput("no payload was uploaded: PUT it to payload_upload_url first", field="payload")
+    if size > MAX_UPLOADED_PAYLOAD_BYTES:
+        raise InvalidInput(f"the payload is larger than {MAX_UPLOADED_PAYLOAD_BYTES} bytes", field="payload")
+    try:
+        payload = json.loads(storage.get_bytes(job["payload_key"]))
+    except ValueError as exc:
+        raise InvalidInput("the uploaded payload is not valid JSON", field="payload") from exc
+    require_in_service(job["endpoint_name"])
+    storage.put_json(job["input_key"], _validated_input(job_id, job["task"], payload).model_dump(mode="json"))
+    if not jobs.start_job(job_id, _deadline(settings().job_timeout_seconds)):
+        raise Conflict(f"inference '{job_id}' was started already", field="id")
+    storage.delete_keys([job["payload_key"]])
+    return InferenceResponse(inference=to_inference(_invoke(jobs.get_job(job_id) or job)))
+
+
+def get(caller: Caller, job_id: str) -> Inference:
+    return to_inference(_owned(caller, job_id))
+
+
+def list_of(caller: Caller, limit: int, next_token: str | None, status: str | None, task: str | None) -> InferenceList:
+    scope = f"inferences:{caller.name}:{status or '*'}:{task or '*'}"
+    start_key = decode_token(scope, next_token, jobs.PAGE_KEY)
+    if start_key and start_key["owner"] != caller.name:
+        raise InvalidInput("next_token does not belong to this listing", field="next_token")
+    page = jobs.list_jobs_of(caller.name, limit, start_key, status=status, task=task)
+    listed = [to_inference(j) for j in page.items]
+    return InferenceList(inferences=listed, next_token=encode_token(scope, page.next_key))
+
+
+def delete(caller: Caller, job_id: str) -> None:
+    job = _owned(caller, job_id)
+    if job["status"] == "in_progress":
+        raise Conflict(f"inference '{job_id}' is still in progress; delete it once it has ended", field="id")
+    keys = [job["input_key"], *([job["payload_key"]] if job.get("payload_key") else [])]
+    keys += storage.keys_under(output_prefix(job_id))
+    keys += [k for k in (storage.key_of(job.get(loc) or "") for loc in ("output_location", "failure_location")) if k]
+    storage.delete_keys(keys)
+    jobs.delete_job(job_id)

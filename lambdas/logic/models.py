@@ -1,0 +1,164 @@
+"""Model files: registered by name, uploaded straight to S3 with a presigned multipart upload.
+
+Parts are at least 8 MiB (except the last) and at most 1,000 per upload (S3 allows 10,000): the part
+size grows with the file so that the answer of `POST /models` stays small.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from api_schema.jobs import MODEL_TYPES
+from api_schema.resources import (
+    CompleteModelRequest,
+    CreateModelRequest,
+    CreateModelResponse,
+    Model,
+    ModelList,
+    Upload,
+    UploadPart,
+)
+from lambdas.data import models as data
+from lambdas.data import storage
+from lambdas.data.jobs import now_iso
+from lambdas.data.pages import Page, decode_token, encode_token
+from lambdas.errors import Forbidden, InvalidInput, NotFound
+from lambdas.logic.caller import Caller
+
+MIB = 1024 * 1024
+MIN_PART_SIZE = 8 * MIB
+MAX_PARTS = 1000
+
+
+def part_size_for(size_bytes: int) -> int:
+    return max(MIN_PART_SIZE, math.ceil(size_bytes / MAX_PARTS / MIB) * MIB)
+
+
+def part_count(size_bytes: int, part_size: int) -> int:
+    return max(1, math.ceil(size_bytes / part_size))
+
+
+def to_model(item: dict[str, Any]) -> Model:
+    return Model.model_validate({name: item[name] for name in Model.model_fields})
+
+
+def create_model(caller: Caller, request: CreateModelRequest) -> CreateModelResponse:
+    model_id = uuid.uuid4().hex
+    key = f"models/{request.type}/{model_id}/{request.filename}"
+    part_size = part_size_for(request.size_bytes)
+    upload_id = storage.start_multipart(key)
+    item = {
+        "id": model_id,
+        "name": request.name,
+        "type": request.type,
+        "filename": request.filename,
+        "size_bytes": request.size_bytes,
+        "status": "uploading",
+        "owner": caller.name,
+        "created_at": now_iso(),
+        "key": key,
+        "upload_id": upload_id,
+        "part_size": part_size,
+    }
+    try:
+        data.create_model(item)
+    except Exception:
+        storage.abort_multipart(key, upload_id)
+        raise
+    parts = [
+        UploadPart(part_number=n, url=storage.presign_part(key, upload_id, n))
+        for n in range(1, part_count(request.size_bytes, part_size) + 1)
+    ]
+    upload = Upload(upload_id=upload_id, part_size=part_size, parts=parts)
+    return CreateModelResponse(model=to_model(item), upload=upload)
+
+
+def _get(model_id: str) -> dict[str, Any]:
+    item = data.get_model(model_id)
+    if item is None:
+        raise NotFound(f"model '{model_id}' not found", field="id")
+    return item
+
+
+def _check_parts(item: dict[str, Any], request: CompleteModelRequest) -> list[tuple[int, str]]:
+    """The parts to complete with; InvalidInput (nothing changed) unless they add up to the registered size."""
+    from botocore.exceptions import ClientError
+
+    expected = part_count(item["size_bytes"], item["part_size"])
+    numbers = [p.part_number for p in request.parts]
+    if sorted(numbers) != list(range(1, expected + 1)):
+        raise InvalidInput(f"parts must list each of the parts 1..{expected} exactly once", field="parts")
+    try:
+        sizes = storage.uploaded_parts(item["key"], item["upload_id"])
+    except ClientError as exc:
+        reason = exc.response["Error"]["Message"]
+        raise InvalidInput(f"the upload cannot be completed: {reason}", field="parts") from exc
+    missing = [n for n in numbers if n not in sizes]
+    if missing:
+        raise InvalidInput(f"part {missing[0]} has not been uploaded", field="parts")
+    uploaded = sum(sizes[n] for n in numbers)
+    if uploaded != item["size_bytes"]:
+        registered = item["size_bytes"]
+        raise InvalidInput(f"the parts hold {uploaded} bytes, the model was registered with {registered}", "size_bytes")
+    return sorted((p.part_number, p.etag) for p in request.parts)
+
+
+def complete_model(caller: Caller, model_id: str, request: CompleteModelRequest) -> Model:
+    from botocore.exceptions import ClientError
+
+    item = _get(model_id)
+    if item["owner"] != caller.name:
+        raise Forbidden("only the model's owner completes its upload")
+    if item["status"] == "ready":
+        return to_model(item)  # a repeated complete changes nothing
+    parts = _check_parts(item, request)
+    try:
+        storage.complete_multipart(item["key"], item["upload_id"], parts)
+    except ClientError as exc:
+        raise InvalidInput(f"S3 refused the parts: {exc.response['Error']['Message']}", field="parts") from exc
+    stored = storage.object_size(item["key"])
+    if stored != item["size_bytes"]:
+        storage.delete_keys([item["key"]])
+        raise InvalidInput(f"S3 stored {stored} bytes, not {item['size_bytes']}; upload again", field="size_bytes")
+    data.mark_ready(model_id)
+    return to_model(_get(model_id))
+
+
+def get_model(model_id: str) -> Model:
+    return to_model(_get(model_id))
+
+
+def list_models(model_type: str | None, limit: int, next_token: str | None) -> ModelList:
+    """One type's models, or (no type) every type's in the order of MODEL_TYPES, newest first within a type."""
+    scope = f"models:{model_type or '*'}"
+    start = decode_token(scope, next_token, data.PAGE_KEY, *([] if model_type else [{"type"}]))
+    types = [model_type] if model_type else list(MODEL_TYPES)
+    if start and start["type"] not in types:
+        raise InvalidInput("next_token is malformed", field="next_token")
+    first = types.index(start["type"]) if start else 0
+    start_key = start if start and len(start) > 1 else None
+    items: list[dict[str, Any]] = []
+    next_key: dict[str, Any] | None = None
+    for position in range(first, len(types)):
+        page: Page = data.list_models(types[position], limit - len(items), start_key)
+        items.extend(page.items)
+        start_key = None
+        if page.next_key:
+            next_key = page.next_key
+            break
+        if len(items) >= limit:
+            next_key = {"type": types[position + 1]} if position + 1 < len(types) else None
+            break
+    return ModelList(models=[to_model(i) for i in items], next_token=encode_token(scope, next_key))
+
+
+def delete_model(caller: Caller, model_id: str) -> None:
+    item = _get(model_id)
+    if item["owner"] != caller.name and not caller.is_admin:
+        raise Forbidden("only the model's owner or an admin deletes it")
+    if item.get("upload_id"):
+        storage.abort_multipart(item["key"], item["upload_id"])
+    storage.delete_keys([item["key"]])
+    data.delete_model(model_id, item["name"])

@@ -1,0 +1,90 @@
+"""Settle jobs past their deadline: lost notifications, hung or vanished endpoints, payloads never uploaded.
+
+Deadlines are set by the control plane: an in_progress job's is its start + job_timeout_seconds (the
+invocation timeout) + sweep_margin_seconds; a created job's is the end of its upload window. Past it,
+SageMaker has given up on the invocation, so what is in S3 is final: the success output settles the job as
+the notifier would have, else the failure object, else the job fails as timed out. A created job fails as
+never started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lambdas.data.jobs import get_job, mark_failed, overdue_jobs
+from lambdas.data.results_store import S3Location, async_failure_location, async_output_location, exists
+from lambdas.logic.results import Outcome, settle_failure, settle_success
+from lambdas.settings import settings
+
+SWEEP_LIMIT = 200  # jobs per run; a larger backlog is worked off by the following runs (every 5 minutes)
+GIVE_UP_AFTER_S = 3600  # a job whose result still cannot be read this long after its deadline is failed
+
+
+@dataclass
+class SweepReport:
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # job id -> the transient error; the next run retries
+
+
+def _seconds_since_start(job: dict[str, Any], now: int) -> int | None:
+    started = job.get("started_at") or job.get("created_at")
+    try:
+        began = datetime.strptime(str(started), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return max(0, now - int(began.timestamp()))
+
+
+def timed_out_error(job: dict[str, Any], now: int) -> str:
+    elapsed = _seconds_since_start(job, now)
+    waited = f" after {elapsed} s" if elapsed is not None else ""
+    endpoint = f"endpoint {job['endpoint_name']}" if job.get("endpoint_name") else "the endpoint"
+    return f"timed out{waited} without a result from {endpoint}"
+
+
+def _failed(job_id: str, error: str) -> Outcome:
+    return Outcome.FAILED if mark_failed(job_id, error) else Outcome.UNCHANGED
+
+
+def _recorded(job: dict[str, Any], attribute: str) -> S3Location | None:
+    """Where InvokeEndpointAsync said it would write (recorded at submit); None if not recorded."""
+    return S3Location.parse(job[attribute]) if job.get(attribute) else None
+
+
+def recover(job_id: str, now: int) -> Outcome:
+    """Settle one overdue job from its S3 output, its failure object, or as timed out."""
+    job = get_job(job_id)  # the index is eventually consistent: the job may have moved on meanwhile
+    if job is None or "pending" not in job or int(job["deadline"]) > now:
+        return Outcome.UNCHANGED
+    if job["status"] == "created":
+        return _failed(job_id, "the payload was not uploaded and started before the upload URL expired")
+    bucket = settings().bucket
+    output = _recorded(job, "output_location") or async_output_location(bucket, job_id)
+    if exists(output):
+        return settle_success(job_id, output)
+    failure = _recorded(job, "failure_location") or async_failure_location(bucket, job_id)
+    if exists(failure):
+        return settle_failure(job_id, failure, reason=None)
+    return settle_failure(job_id, None, reason=timed_out_error(job, now))
+
+
+def _settle_overdue(job: dict[str, Any], now: int) -> Outcome:
+    """`recover`; once the job is GIVE_UP_AFTER_S past its deadline, an error fails it instead of keeping it."""
+    try:
+        return recover(str(job["id"]), now)
+    except Exception as exc:
+        if now - int(job["deadline"]) < GIVE_UP_AFTER_S:
+            raise
+        return _failed(str(job["id"]), f"its result could not be read: {type(exc).__name__}")
+
+
+def sweep(now: int, limit: int = SWEEP_LIMIT) -> SweepReport:
+    report = SweepReport()
+    for job in overdue_jobs(now, limit):
+        try:
+            report.outcomes[job["id"]] = _settle_overdue(job, now)
+        except Exception as exc:  # one job's transient error must not keep the others waiting
+            report.errors[job["id"]] = f"{type(exc).__name__}: {exc}"
+    return report

@@ -1,0 +1,295 @@
+"""`SdCloudClient`: one method per route of the REST contract (DESIGN.md section 3), plain dicts out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sdcloud_client.errors import ApiError
+
+JsonDict = dict[str, Any]
+Progress = Callable[[int, int], None]
+
+# API Gateway refuses bodies over 10 MB; larger payloads (many ControlNet images) go through S3.
+INLINE_PAYLOAD_LIMIT = 6 * 1024 * 1024
+FINAL_JOB_STATUSES = ("succeeded", "failed")
+FINAL_ENDPOINT_STATUSES = ("InService", "Failed")
+
+
+class SdCloudClient:
+    def __init__(self, api_url: str, api_key: str = "", timeout: float = 30.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def request(
+        self, method: str, path: str, body: JsonDict | None = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        """Call the API; return the decoded JSON body (None when empty) or raise ApiError."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        headers = {"x-api-key": self.api_key} if self.api_key else {}
+        try:
+            response = self.http.request(
+                method, self.api_url + path, json=body, params=query, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise ApiError(0, f"cannot reach {self.api_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(
+                response.status_code, f"the API answered with non-JSON: {response.text[:200]}"
+            ) from exc
+
+    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[JsonDict]:
+        token = None
+        while True:
+            page = self.request("GET", path, params={**params, "next_token": token})
+            yield from page[key]
+            token = page.get("next_token")
+            if not token:
+                return
+
+    # --- ping and users ------------------------------------------------------------------------
+    def ping(self) -> JsonDict:
+        return self.request("GET", "/ping")
+
+    def whoami(self) -> JsonDict:
+        """The user the API key belongs to (`GET /users/me`)."""
+        return self.request("GET", "/users/me")["user"]
+
+    def create_user(self, name: str, role: str = "user") -> JsonDict:
+        """Returns `{user, api_key}`; the key is shown only this once."""
+        return self.request("POST", "/users", {"name": name, "role": role})
+
+    def list_users(self) -> list[JsonDict]:
+        return list(self._pages("/users", "users", {}))
+
+    def revoke_user(self, name: str) -> None:
+        self.request("DELETE", f"/users/{name}")
+
+    # --- models --------------------------------------------------------------------------------
+    def create_model(self, name: str, type: str, filename: str, size_bytes: int) -> JsonDict:
+        """Returns `{model, upload: {upload_id, part_size, parts: [{part_number, url}]}}`."""
+        return self.request(
+            "POST", "/models", {"name": name, "type": type, "filename": filename, "size_bytes": size_bytes}
+        )
+
+    def complete_model(self, model_id: str, parts: list[JsonDict]) -> JsonDict:
+        return self.request("POST", f"/models/{model_id}/complete", {"parts": parts})["model"]
+
+    def list_models(
+        self, type: str | None = None, limit: int | None = None, next_token: str | None = None
+    ) -> JsonDict:
+        """One page: `{models, next_token}`."""
+        return self.request("GET", "/models", params={"type": type, "limit": limit, "next_token": next_token})
+
+    def all_models(self, type: str | None = None) -> list[JsonDict]:
+        return list(self._pages("/models", "models", {"type": type}))
+
+    def get_model(self, model_id: str) -> JsonDict:
+        return self.request("GET", f"/models/{model_id}")["model"]
+
+    def delete_model(self, model_id: str) -> None:
+        self.request("DELETE", f"/models/{model_id}")
+
+    def upload_model(
+        self,
+        path: str | Path,
+        name: str,
+        type: str,
+        progress: Progress | None = None,
+        state_dir: Path | None = None,
+    ) -> JsonDict:
+        """Upload a local file as a model, resuming an interrupted upload of the same file; see upload.py."""
+        from sdcloud_client.upload import upload_model
+
+        return upload_model(self, Path(path), name, type, progress=progress, state_dir=state_dir)
+
+    # --- endpoints -----------------------------------------------------------------------------
+    def create_endpoint(
+        self, name: str, instance_type: str = "ml.g5.xlarge", min_instances: int = 0, max_instances: int = 1
+    ) -> JsonDict:
+        return self.request(
+            "POST",
+            "/endpoints",
+            {
+                "name": name,
+                "instance_type": instance_type,
+                "min_instances": min_instances,
+                "max_instances": max_instances,
+            },
+        )["endpoint"]
+
+    def list_endpoints(self, status: str | None = None) -> list[JsonDict]:
+        return list(self._pages("/endpoints", "endpoints", {"status": status}))
+
+    def get_endpoint(self, name: str) -> JsonDict:
+        return self.request("GET", f"/endpoints/{name}")["endpoint"]
+
+    def delete_endpoint(self, name: str) -> None:
+        self.request("DELETE", f"/endpoints/{name}")
+
+    def wait_endpoint(
+        self,
+        name: str,
+        poll_interval: float = 5.0,
+        timeout: float = 1800.0,
+        on_update: Callable[[JsonDict], None] | None = None,
+    ) -> JsonDict:
+        """Poll until the endpoint is InService or Failed (returned either way); TimeoutError otherwise."""
+        return _poll(
+            lambda: self.get_endpoint(name),
+            lambda e: e["status"] in FINAL_ENDPOINT_STATUSES,
+            poll_interval,
+            timeout,
+            on_update,
+            f"endpoint {name}",
+        )
+
+    # --- inferences ----------------------------------------------------------------------------
+    def create_inference(
+        self, endpoint_name: str, task: str, payload: JsonDict, payload_upload: bool | None = None
+    ) -> JsonDict:
+        """Submit a job; returns the inference (status in_progress).
+
+        With `payload_upload` (by default: when the payload is too big for an inline body) the payload
+        goes to its presigned URL first and the job is started afterwards.
+        """
+        body = json.dumps(payload).encode()
+        if payload_upload is None:
+            payload_upload = len(body) > INLINE_PAYLOAD_LIMIT
+        if not payload_upload:
+            return self.request(
+                "POST", "/inferences", {"endpoint_name": endpoint_name, "task": task, "payload": payload}
+            )["inference"]
+        created = self.request(
+            "POST", "/inferences", {"endpoint_name": endpoint_name, "task": task, "payload_upload": True}
+        )
+        put_presigned(
+            self.http, created["payload_upload_url"], body, self.timeout, content_type="application/json"
+        )
+        return self.start_inference(created["inference"]["id"])
+
+    def start_inference(self, inference_id: str) -> JsonDict:
+        return self.request("POST", f"/inferences/{inference_id}/start")["inference"]
+
+    def list_inferences(
+        self,
+        limit: int | None = None,
+        next_token: str | None = None,
+        status: str | None = None,
+        task: str | None = None,
+    ) -> JsonDict:
+        """One page, newest first: `{inferences, next_token}`."""
+        return self.request(
+            "GET",
+            "/inferences",
+            params={"limit": limit, "next_token": next_token, "status": status, "task": task},
+        )
+
+    def get_inference(self, inference_id: str) -> JsonDict:
+        return self.request("GET", f"/inferences/{inference_id}")["inference"]
+
+    def delete_inference(self, inference_id: str) -> None:
+        self.request("DELETE", f"/inferences/{inference_id}")
+
+    def wait_inference(
+        self,
+        inference_id: str,
+        poll_interval: float = 2.0,
+        timeout: float = 900.0,
+        on_update: Callable[[JsonDict], None] | None = None,
+    ) -> JsonDict:
+        """Poll until the job has succeeded or failed (returned either way); TimeoutError otherwise.
+
+        `on_update(inference)` is called whenever the job's status changes, the first poll included.
+        """
+        return _poll(
+            lambda: self.get_inference(inference_id),
+            lambda j: j["status"] in FINAL_JOB_STATUSES,
+            poll_interval,
+            timeout,
+            on_update,
+            f"inference {inference_id}",
+        )
+
+    def fetch_image(self, image: JsonDict) -> bytes:
+        """The PNG bytes of one `images[]` entry of an inference (a presigned S3 URL)."""
+        try:
+            response = self.http.get(image["url"], timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ApiError(0, f"cannot download {image['url']}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, f"image download failed: {response.text[:200]}")
+        return response.content
+
+    def download_images(self, inference: JsonDict, directory: str | Path) -> list[Path]:
+        """Write the job's PNGs as `{job id}-{n}.png` into `directory` (created if needed)."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index, image in enumerate(inference.get("images") or []):
+            path = out / f"{inference['id']}-{index}.png"
+            path.write_bytes(self.fetch_image(image))
+            paths.append(path)
+        return paths
+
+
+def put_presigned(
+    http: requests.Session, url: str, data: Any, timeout: float, content_type: str | None = None
+) -> requests.Response:
+    """PUT to a presigned S3 URL (no API key: S3 authenticates the URL itself)."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    try:
+        response = http.put(url, data=data, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ApiError(0, f"upload to storage failed: {exc}") from exc
+    if response.status_code >= 400:
+        raise ApiError(response.status_code, f"upload to storage refused: {response.text[:300]}")
+    return response
+
+
+def _error_from(response: requests.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("message") or body.get("Message")):
+        return ApiError(
+            response.status_code, str(body.get("message") or body.get("Message")), body.get("field")
+        )
+    return ApiError(response.status_code, response.text[:300] or response.reason or "error")
+
+
+def _poll(
+    fetch: Callable[[], JsonDict],
+    done: Callable[[JsonDict], bool],
+    interval: float,
+    timeout: float,
+    on_update: Callable[[JsonDict], None] | None,
+    what: str,
+) -> JsonDict:
+    deadline = time.monotonic() + timeout
+    last_status = None
+    while True:
+        item = fetch()
+        if on_update and item.get("status") != last_status:
+            on_update(item)
+        last_status = item.get("status")
+        if done(item):
+            return item
+        if time.monotonic() + interval > deadline:
+            raise TimeoutError(f"{what} is still {last_status} after {timeout:.0f}s")
+        time.sleep(interval)
