@@ -48,8 +48,10 @@ def _check_device(device: str) -> str:
 def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1")] = 3000,
              device: Device = "cpu") -> None:
     """Run moto, the API, the SageMaker async emulator and the inference server until Ctrl-C."""
+    from sdcloud.local.inference_host import quiet_ml_libraries
     from sdcloud.local.stack import LOCAL_CONFIG, LocalStack
 
+    quiet_ml_libraries()
     stack = LocalStack(port=port, device=_check_device(device), config_path=LOCAL_CONFIG)
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -94,7 +96,9 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option()] = 7860) -> None:
 def demo(out: Annotated[Path, typer.Option(help="where the PNGs go")] = Path("out"), device: Device = "cpu") -> None:
     """Local stack, sample models, upload, endpoint, one txt2img with LoRA, VAE, canny + openpose; then stop."""
     from sdcloud.demo import run_demo
+    from sdcloud.local.inference_host import quiet_ml_libraries
 
+    quiet_ml_libraries()
     run_demo(out, _check_device(device))
 
 
