@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,10 +51,10 @@ def _check_device(device: str) -> str:
 def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1")] = 3000,
              device: Device = "cpu") -> None:
     """Run moto, the API, the SageMaker async emulator and the inference server until Ctrl-C."""
-    from sdcloud.local.inference_host import quiet_ml_libraries
     from sdcloud.local.stack import LOCAL_CONFIG, LocalStack
 
-    quiet_ml_libraries()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     stack = LocalStack(port=port, device=_check_device(device), config_path=LOCAL_CONFIG)
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -70,6 +73,12 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
         console.print("stopping")
         stack.stop()
         LOCAL_CONFIG.unlink(missing_ok=True)
+        console.print("stopped")
+        # Everything is stopped and closed; the interpreter's own teardown of torch and friends (loaded once an
+        # endpoint ran) can take seconds more on a busy machine, so end the process here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @app.command("sample-models")
