@@ -62,6 +62,17 @@ def test_admin_and_user_commands_from_user_creation_to_pngs(local_stack, sample_
     assert bad.exit_code != 0 and "steps" in str(bad.exception)
     assert sdcloud("endpoints", "create", "nope", key=carol, url=url).exit_code != 0
 
+    repainted = sdcloud("img2img", "-i", str(pngs[0]), "--denoising-strength", "0.5", "-p", "a blue barn",
+                        "--steps", "2", "--checkpoint", "cli-sd", "--wait", key=carol, url=url)
+    assert repainted.exit_code == 0 and "succeeded" in repainted.output, repainted.output
+    assert sdcloud("jobs", "delete", job_id, key=carol, url=url).exit_code == 0
+    assert sdcloud("jobs", "show", job_id, key=carol, url=url).exit_code != 0
+    assert sdcloud("models", "delete", "cli-sd", key=carol, url=url).exit_code == 0
+    assert sdcloud("endpoints", "delete", "cli", key=admin_key, url=url).exit_code == 0
+    assert sdcloud("users", "revoke", "carol", key=admin_key, url=url).exit_code == 0
+    revoked = sdcloud("jobs", "list", key=carol, url=url)
+    assert revoked.exit_code != 0 and "401" in str(revoked.exception)
+
 
 def test_local_up_prints_url_and_key_writes_the_config_and_stops_on_ctrl_c(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
