@@ -36,9 +36,9 @@ test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) node_modules/.package-lock.json lambda
 	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
 	$(BIN)/pytest
 
-$(WEBUI_STAMP): pyproject.toml
+$(WEBUI_STAMP): pyproject.toml webui_extension/requirements-webui.lock
 	test -x $(WEBUI_VENV)/bin/python || $(PYTHON310) -m venv $(WEBUI_VENV)
-	$(WEBUI_VENV)/bin/pip install -q gradio==3.41.2 fastapi==0.94.0 'pydantic<2' httpx==0.24.1 requests pytest pytest-timeout
+	$(WEBUI_VENV)/bin/pip install -q --no-deps -r webui_extension/requirements-webui.lock
 	$(WEBUI_VENV)/bin/pip install -q -e '.[client]'
 	touch $(WEBUI_STAMP)
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from api_schema.resources import CreateInferenceRequest, InferenceList, InferenceResponse, JobStatus
 from lambdas.api.caller import current_caller
-from lambdas.api.responses import responses
+from lambdas.api.responses import no_content, responses
 from lambdas.logic import inferences
 
 router = Router()
@@ -65,5 +65,6 @@ def get_inference(job_id: str) -> InferenceResponse:
 
 @router.delete("/inferences/<job_id>", summary="Delete a job and its S3 objects", tags=TAGS, status_code=204,
                responses=responses(204, "Deleted", 404, 409))
-def delete_inference(job_id: str) -> None:
+def delete_inference(job_id: str) -> Response[None]:
     inferences.delete(current_caller(router), job_id)
+    return no_content()

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from api_schema.jobs import ModelType
 from api_schema.resources import CompleteModelRequest, CreateModelRequest, CreateModelResponse, ModelList, ModelResponse
 from lambdas.api.caller import current_caller
-from lambdas.api.responses import responses
+from lambdas.api.responses import no_content, responses
 from lambdas.logic import models
 
 router = Router()
@@ -45,5 +46,6 @@ def get_model(model_id: str) -> ModelResponse:
 
 @router.delete("/models/<model_id>", summary="Delete a model and its file (owner or admin)", tags=TAGS,
                status_code=204, responses=responses(204, "Deleted", 403, 404))
-def delete_model(model_id: str) -> None:
+def delete_model(model_id: str) -> Response[None]:
     models.delete_model(current_caller(router), model_id)
+    return no_content()

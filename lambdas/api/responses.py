@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response
+
 from api_schema.resources import ErrorBody
 
 ERRORS = {
@@ -25,3 +27,8 @@ def responses(status: int, description: str, *errors: int) -> dict[int, Any]:
         for code in (400, 401, *errors)
     }
     return {status: success, **error_bodies}
+
+
+def no_content() -> Response[None]:
+    """204 with no body at all (a plain `None` return would be serialized as `null`)."""
+    return Response(status_code=204)

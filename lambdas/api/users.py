@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from api_schema.resources import CreateUserRequest, CreateUserResponse, UserList
 from lambdas.api.caller import current_caller
-from lambdas.api.responses import responses
+from lambdas.api.responses import no_content, responses
 from lambdas.logic import users
 
 router = Router()
@@ -29,5 +30,6 @@ def list_users(
 
 @router.delete("/users/<name>", summary="Revoke a user: its key stops working (admin)", tags=TAGS,
                status_code=204, responses=responses(204, "Revoked", 403, 404))
-def revoke_user(name: str) -> None:
+def revoke_user(name: str) -> Response[None]:
     users.revoke_user(current_caller(router), name)
+    return no_content()

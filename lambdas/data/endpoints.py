@@ -1,6 +1,10 @@
-"""The endpoints table: `name` key, `record_type`="endpoint" (index `by_created` lists them newest first),
-`instance_type`, `min_instances`, `max_instances` (read by the autoscaling of the endpoint-events handler),
-`status`, `failure_reason`, `created_at`, `updated_at`, and the SageMaker `model_name` and `config_name`."""
+"""The endpoints table.
+
+`name` key (the SageMaker endpoint name, `{resource_prefix}-{api name}`), `record_type`="endpoint" (index
+`by_created` lists them newest first), `instance_type`, `min_instances`, `max_instances` (read by the
+autoscaling of the endpoint-events handler), `status`, `failure_reason`, `created_at`, `updated_at`, and the
+SageMaker `model_name` and `config_name`.
+"""
 
 from __future__ import annotations
 

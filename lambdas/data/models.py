@@ -71,9 +71,8 @@ def get_model_by_name(name: str) -> dict[str, Any] | None:
 def list_models(model_type: str, limit: int, start_key: dict[str, Any] | None) -> Page:
     from boto3.dynamodb.conditions import Key
 
-    page = query_page(
-        models_table(), limit, start_key, IndexName="by_type", KeyConditionExpression=Key("type").eq(model_type)
-    )
+    page = query_page(models_table(), limit, start_key, IndexName="by_type",
+                      KeyConditionExpression=Key("type").eq(model_type), ScanIndexForward=False)
     page.items = [from_dynamo(i) for i in page.items]
     return page
 

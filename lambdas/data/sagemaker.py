@@ -9,6 +9,25 @@ from lambdas.data.storage import s3_uri
 from lambdas.settings import settings
 
 VARIANT = "AllTraffic"
+MAX_NAME_LENGTH = 63
+
+
+def sagemaker_name(name: str) -> str:
+    """The SageMaker endpoint behind API endpoint `name`: `{resource_prefix}-{name}`, the stack's IAM scope.
+
+    It is also the endpoints table key, so that SageMaker's state-change events (which carry it) find the record.
+    """
+    return f"{settings().resource_prefix}-{name}"
+
+
+def api_name(endpoint: str) -> str:
+    """The API name of a SageMaker endpoint of this stack (the inverse of `sagemaker_name`)."""
+    return endpoint.removeprefix(f"{settings().resource_prefix}-")
+
+
+def part_name(endpoint: str, suffix: str) -> str:
+    """A name for the endpoint's SageMaker model or config, unique per creation and within SageMaker's limit."""
+    return f"{endpoint[: MAX_NAME_LENGTH - len(suffix) - 1]}-{suffix}"
 
 
 def sagemaker() -> Any:

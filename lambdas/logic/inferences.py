@@ -20,6 +20,7 @@ from api_schema.payload import parse_payload
 from api_schema.resources import CreateInferenceRequest, Image, Inference, InferenceList, InferenceResponse
 from lambdas.data import jobs, sagemaker, storage
 from lambdas.data.pages import decode_token, encode_token
+from lambdas.data.results_store import async_failure_location, async_output_location
 from lambdas.errors import Conflict, InvalidInput, NotFound
 from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
@@ -72,7 +73,8 @@ def _invoke(job: dict[str, Any]) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        answer = sagemaker.invoke_async(job["endpoint_name"], job["input_key"], job["id"])
+        endpoint = sagemaker.sagemaker_name(job["endpoint_name"])
+        answer = sagemaker.invoke_async(endpoint, job["input_key"], job["id"])
     except (ClientError, BotoCoreError) as exc:
         reason = exc.response["Error"]["Message"] if isinstance(exc, ClientError) else str(exc)
         jobs.mark_failed(job["id"], f"the endpoint did not accept the job: {reason}")
@@ -191,5 +193,6 @@ def delete(caller: Caller, job_id: str) -> None:
     keys = [job["input_key"], *([job["payload_key"]] if job.get("payload_key") else [])]
     keys += storage.keys_under(output_prefix(job_id))
     keys += [k for k in (storage.key_of(job.get(loc) or "") for loc in ("output_location", "failure_location")) if k]
-    storage.delete_keys(keys)
+    keys += [where(storage.bucket(), job_id).key for where in (async_output_location, async_failure_location)]
+    storage.delete_keys(sorted(set(keys)))
     jobs.delete_job(job_id)

@@ -113,10 +113,15 @@ def complete_model(caller: Caller, model_id: str, request: CompleteModelRequest)
         raise Forbidden("only the model's owner completes its upload")
     if item["status"] == "ready":
         return to_model(item)  # a repeated complete changes nothing
-    parts = _check_parts(item, request)
     try:
+        parts = _check_parts(item, request)
         storage.complete_multipart(item["key"], item["upload_id"], parts)
-    except ClientError as exc:
+    except (ClientError, InvalidInput) as exc:
+        current = _get(model_id)
+        if current["status"] == "ready":  # a concurrent complete finished the upload first
+            return to_model(current)
+        if isinstance(exc, InvalidInput):
+            raise
         raise InvalidInput(f"S3 refused the parts: {exc.response['Error']['Message']}", field="parts") from exc
     stored = storage.object_size(item["key"])
     if stored != item["size_bytes"]:

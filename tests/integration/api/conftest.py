@@ -89,5 +89,5 @@ def endpoint(gateway: Gateway, admin_key: str) -> str:
     allow_gpu_instance_types()
     reply = gateway.post("/endpoints", key=admin_key, json_body={"name": "sd", "instance_type": "ml.g5.xlarge"})
     assert reply.status == 202, reply.body
-    assert set_status("sd", "InService")
+    assert set_status("sdcloud-sd", "InService")  # what the endpoint-events handler does
     return "sd"

@@ -24,7 +24,8 @@ def test_admin_creates_an_async_endpoint(gateway, admin_key, aws):
     endpoint = reply.body["endpoint"]
     assert endpoint["status"] == "Creating" and endpoint["min_instances"] == 0 and endpoint["max_instances"] == 2
     sm = boto3.client("sagemaker")
-    config_name = sm.describe_endpoint(EndpointName="sd")["EndpointConfigName"]
+    config_name = sm.describe_endpoint(EndpointName="sdcloud-sd")["EndpointConfigName"]
+    assert config_name.startswith("sdcloud-sd-")  # in the IAM scope `{resource_prefix}-*`
     config = sm.describe_endpoint_config(EndpointConfigName=config_name)
     variant = config["ProductionVariants"][0]
     assert variant["InstanceType"] == "ml.g5.xlarge" and variant["InitialInstanceCount"] == 1
@@ -38,10 +39,11 @@ def test_admin_creates_an_async_endpoint(gateway, admin_key, aws):
                                    "ErrorTopic": aws.settings.error_topic_arn},
         },
     }
+    assert variant["ModelName"].startswith("sdcloud-sd-")
     model = sm.describe_model(ModelName=variant["ModelName"])
     assert model["PrimaryContainer"]["Image"] == aws.settings.inference_image_uri
     assert model["ExecutionRoleArn"] == aws.settings.sagemaker_role_arn
-    item = boto3.resource("dynamodb").Table(aws.settings.endpoints_table).get_item(Key={"name": "sd"})["Item"]
+    item = boto3.resource("dynamodb").Table(aws.settings.endpoints_table).get_item(Key={"name": "sdcloud-sd"})["Item"]
     assert item["record_type"] == "endpoint" and item["min_instances"] == 0 and item["max_instances"] == 2
 
 
@@ -52,6 +54,21 @@ def test_only_admins_manage_endpoints_but_users_see_them(gateway, admin_key, use
 
     assert gateway.get("/endpoints/sd", key=user_key).body["endpoint"]["name"] == "sd"
     assert [e["name"] for e in gateway.get("/endpoints", key=user_key).body["endpoints"]] == ["sd"]
+
+
+def test_names_stay_within_sagemakers_limit_with_the_prefix(gateway, admin_key, monkeypatch):
+    from lambdas.data.aws import reset_clients
+
+    monkeypatch.setenv("SDCLOUD_RESOURCE_PREFIX", "averylongprefix1")
+    reset_clients()
+
+    too_long = create(gateway, admin_key, name="e" * 47)
+    assert too_long.status == 400 and too_long.body["field"] == "name" and "46" in too_long.message
+
+    reply = create(gateway, admin_key, name="e" * 46)
+    assert reply.status == 202 and reply.body["endpoint"]["name"] == "e" * 46
+    config = boto3.client("sagemaker").list_endpoint_configs()["EndpointConfigs"][0]["EndpointConfigName"]
+    assert len(config) <= 63 and config.startswith("averylongprefix1-eee")
 
 
 def test_a_taken_name_is_409(gateway, admin_key):
@@ -102,8 +119,8 @@ def test_list_filters_by_status_and_pages_newest_first(gateway, admin_key, user_
     names = [f"ep{i}" for i in range(5)]
     for name in names:
         assert create(gateway, admin_key, name=name).status == 202
-    set_status("ep1", "InService")
-    set_status("ep3", "InService")
+    set_status("sdcloud-ep1", "InService")
+    set_status("sdcloud-ep3", "InService")
 
     seen, token = [], None
     while True:
@@ -123,7 +140,28 @@ def test_a_deleting_endpoint_stays_deleting(aws, gateway, admin_key):
     from lambdas.data.endpoints import set_status
 
     create(gateway, admin_key)
-    set_status("sd", "Deleting")
+    set_status("sdcloud-sd", "Deleting")
 
-    assert not set_status("sd", "InService")
+    assert not set_status("sdcloud-sd", "InService")
     assert not set_status("missing", "InService")
+
+
+def test_an_endpoint_sagemaker_will_not_delete_yet_is_409_and_stays(gateway, admin_key, monkeypatch):
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    create(gateway, admin_key)
+    original = getattr(BaseClient, "_make_api_call")  # noqa: B009 (private, untyped)
+
+    def refuse(self, operation_name, params):
+        if operation_name == "DeleteEndpoint":
+            raise ClientError({"Error": {"Code": "ValidationException",
+                                         "Message": "Cannot delete an endpoint that is Creating"}}, operation_name)
+        return original(self, operation_name, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse)
+
+    reply = gateway.delete("/endpoints/sd", key=admin_key)
+
+    assert reply.status == 409 and "Creating" in reply.message
+    assert gateway.get("/endpoints/sd", key=admin_key).body["endpoint"]["status"] == "Creating"

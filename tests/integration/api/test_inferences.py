@@ -78,7 +78,7 @@ def test_a_job_is_written_resolved_and_handed_to_the_endpoint(gateway, user_key,
     assert {k: v.id for k, v in models.annotators.items()} == {"body_pose_model": annotator["id"]}
     [invoke] = [c for c in api_calls if c.operation == "SageMaker Runtime.InvokeEndpointAsync"]
     assert invoke.params == {
-        "EndpointName": "sd",
+        "EndpointName": "sdcloud-sd",  # the stack's resource prefix + the API name
         "InputLocation": f"s3://{aws.settings.bucket}/inputs/{job['id']}.json",
         "InferenceId": job["id"],
         "ContentType": "application/json",
@@ -168,7 +168,7 @@ def test_the_endpoint_must_exist_and_be_in_service(gateway, user_key, endpoint, 
     missing = submit(gateway, user_key, txt2img(), endpoint="nope")
     assert missing.status == 400 and missing.body["field"] == "endpoint_name" and "nope" in missing.message
 
-    set_status("sd", "Updating")
+    set_status("sdcloud-sd", "Updating")
     busy = submit(gateway, user_key, txt2img())
     assert busy.status == 409 and "Updating" in busy.message and busy.body["field"] == "endpoint_name"
 
@@ -284,10 +284,12 @@ def test_delete_removes_the_job_and_its_objects(gateway, user_key, endpoint, che
     assert busy.status == 409 and "in progress" in busy.message
 
     finish(aws, job_id)
+    boto3.client("s3").put_object(Bucket=aws.settings.bucket, Key=f"async/success/{job_id}.out", Body=b"{}")
     assert gateway.delete(f"/inferences/{job_id}", key=user_key).status == 204
 
     assert gateway.get(f"/inferences/{job_id}", key=user_key).status == 404
     assert s3_keys(aws, "inputs/") == [f"inputs/{other}.json"] and s3_keys(aws, "outputs/") == []
+    assert s3_keys(aws, "async/") == []
     assert gateway.delete(f"/inferences/{job_id}", key=user_key).status == 404
 
 

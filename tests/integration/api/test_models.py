@@ -113,8 +113,8 @@ def test_invalid_registrations_are_400_naming_the_field(gateway, user_key, chang
 
 
 def test_models_are_shared_and_listed_by_type_across_pages(gateway, user_key, other_key):
-    loras = {upload_model(gateway, user_key if i % 2 else other_key, name=f"lora{i}", type_="lora")["id"]
-             for i in range(5)}
+    loras = [upload_model(gateway, user_key if i % 2 else other_key, name=f"lora{i}", type_="lora")
+             for i in range(5)]
     checkpoint = upload_model(gateway, user_key, name="base")["id"]
 
     seen, token = [], None
@@ -125,7 +125,7 @@ def test_models_are_shared_and_listed_by_type_across_pages(gateway, user_key, ot
         token = reply.body["next_token"]
         if not token:
             break
-    assert sorted(seen) == sorted(loras)
+    assert seen == [lora["id"] for lora in loras][::-1]  # newest first
 
     everything, token = [], None
     while True:
@@ -134,7 +134,7 @@ def test_models_are_shared_and_listed_by_type_across_pages(gateway, user_key, ot
         token = reply.body["next_token"]
         if not token:
             break
-    assert sorted(everything) == sorted(loras | {checkpoint})
+    assert sorted(everything) == sorted([lora["id"] for lora in loras] + [checkpoint])
 
     assert gateway.get(f"/models/{checkpoint}", key=other_key).body["model"]["name"] == "base"
 

@@ -79,7 +79,8 @@ def test_a_body_that_is_not_json_is_400(gateway, admin_key):
 def test_a_revoked_key_stops_working(gateway, admin_key, user_key):
     assert gateway.get("/models", key=user_key).status == 200
 
-    assert gateway.delete("/users/alice", key=admin_key).status == 204
+    revoked = gateway.delete("/users/alice", key=admin_key)
+    assert revoked.status == 204 and revoked.body is None  # no body at all, not `null`
 
     assert gateway.get("/models", key=user_key).status == 401
     assert gateway.delete("/users/alice", key=admin_key).status == 404

@@ -1,0 +1,1 @@
+"""GPU benchmarks of the inference pipeline: plain diffusers against the fast path."""

@@ -1,0 +1,271 @@
+"""Replay a module's forward from static buffers: one CUDA graph per input signature.
+
+A `GraphedForward` stands in for `module.forward`. The first call with a new signature (tensor shapes,
+dtypes, devices and the values of every non-tensor argument) copies the inputs into static buffers,
+warms the function up and captures it; later calls copy their inputs into those buffers and replay.
+Outputs are cloned, so a caller may keep or modify them (MultiControlNet adds in place) and one
+module may be called twice per step (two ControlNet units sharing one model).
+
+The same machinery runs without CUDA through `EmulatedGraph`, which re-runs the function on the
+static buffers: the CPU tests exercise the buffer, signature and output logic with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+import torch.utils._pytree as pytree
+
+log = logging.getLogger(__name__)
+
+Fn = Callable[..., Any]
+
+
+class Graph(Protocol):
+    outputs: list[torch.Tensor]
+
+    def replay(self) -> None: ...
+
+
+class CudaGraph:
+    """`fn(*static)` captured once into a CUDA graph, sharing the runner's memory pool."""
+
+    def __init__(self, run: Callable[[], list[torch.Tensor]], pool: Any, warmup: int = 2) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                run()
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        # thread_local: a background compile may allocate on its own stream during this capture.
+        with torch.cuda.graph(self.graph, pool=pool, capture_error_mode="thread_local"):
+            self.outputs = run()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+class EmulatedGraph:
+    """Same contract as `CudaGraph` without CUDA: replay re-runs `fn` and fills the static outputs.
+
+    Like a CUDA graph's, the outputs hold nothing valid until the first replay (capture records
+    kernels, it runs none): they are poisoned with NaN so that a missing replay shows in tests.
+    """
+
+    def __init__(self, run: Callable[[], list[torch.Tensor]], pool: Any = None, warmup: int = 0) -> None:
+        self._run = run
+        self.outputs = [torch.full_like(t, math.nan) if t.is_floating_point() else t.clone() for t in run()]
+
+    def replay(self) -> None:
+        for static, fresh in zip(self.outputs, self._run(), strict=True):
+            static.copy_(fresh)
+
+
+GraphFactory = Callable[[Callable[[], list[torch.Tensor]], Any], Graph]
+
+
+def _leaf_key(leaf: Any) -> Hashable:
+    if isinstance(leaf, torch.Tensor):
+        return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad)
+    if leaf is None or isinstance(leaf, (bool, int, float, str)):
+        return ("value", type(leaf), leaf)
+    raise TypeError(f"cannot key a graph on an argument of type {type(leaf).__name__}")
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    value: float
+
+
+@dataclass
+class _Entry:
+    """One signature: its static input buffers, the graph (None until captured) and its tier."""
+
+    static_inputs: list[Any]
+    tensor_slots: list[int]
+    scalar_slots: list[int]
+    out_spec: pytree.TreeSpec | None = None
+    graph: Graph | None = None
+    compiled: bool = False
+    compile_state: str = "none"  # none | running | ready | failed
+    calls: int = 0
+    error: str | None = None
+
+
+@dataclass
+class GraphStats:
+    captures: int = 0
+    replays: int = 0
+    eager_calls: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class GraphedForward:
+    """Callable that replaces `module.forward`; see the module docstring.
+
+    `eager` is the module's own forward; `compiled` (optional) is its torch.compile'd twin, used for
+    a signature once `compile_ready(key)` holds, which `compile_signature` (sync or from a background
+    thread) brings about. `scalar_kwargs` name float keyword arguments that are fed to the graph as
+    0-dim tensors instead of being part of the signature (ControlNet's `conditioning_scale`, which
+    the pipeline switches between the unit's weight and 0 at guidance_start/end).
+    """
+
+    def __init__(
+        self,
+        eager: Fn,
+        device: torch.device,
+        make_graph: GraphFactory,
+        pool: Any,
+        compiled: Fn | None = None,
+        scalar_kwargs: tuple[str, ...] = (),
+        max_signatures: int = 8,
+        compile_inline: bool = False,
+    ) -> None:
+        self.eager = eager
+        self.compiled = compiled
+        self.device = device
+        self._make_graph = make_graph
+        self._pool = pool
+        self._scalar_kwargs = scalar_kwargs
+        self._max_signatures = max_signatures
+        self._compile_inline = compile_inline
+        self._entries: dict[Hashable, _Entry] = {}
+        self._lock = threading.Lock()
+        self.stats = GraphStats()
+
+    # -- signature ---------------------------------------------------------------------------
+    def _flatten(self, args: tuple, kwargs: dict) -> tuple[list[Any], pytree.TreeSpec, Hashable, set[int]]:
+        kwargs = {
+            name: _Scalar(float(value))
+            if name in self._scalar_kwargs and isinstance(value, (int, float)) and not isinstance(value, bool)
+            else value
+            for name, value in kwargs.items()
+        }
+        flat, spec = pytree.tree_flatten((args, kwargs))
+        scalar_slots = {i for i, leaf in enumerate(flat) if isinstance(leaf, _Scalar)}
+        key = (spec, tuple(("scalar",) if i in scalar_slots else _leaf_key(x) for i, x in enumerate(flat)))
+        return flat, spec, key, scalar_slots
+
+    def signatures(self) -> list[Hashable]:
+        return list(self._entries)
+
+    def entry_tier(self, key: Hashable) -> str:
+        entry = self._entries.get(key)
+        if entry is None or entry.graph is None:
+            return "eager"
+        return "compiled" if entry.compiled else "graph"
+
+    # -- call --------------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        flat, spec, key, scalar_slots = self._flatten(args, kwargs)
+        entry = self._entries.get(key)
+        if entry is None:
+            if len(self._entries) >= self._max_signatures:
+                self.stats.eager_calls += 1
+                return self.eager(*args, **kwargs)
+            entry = self._new_entry(flat, scalar_slots)
+            self._entries[key] = entry
+        if entry.error is not None:
+            self.stats.eager_calls += 1
+            return self.eager(*args, **kwargs)
+        self._fill(entry, flat)
+        if self._compile_inline and entry.compile_state == "none":
+            self.compile_signature(key)
+        want_compiled = self.compiled is not None and entry.compile_state == "ready"
+        if entry.graph is None or (want_compiled and not entry.compiled):
+            self._capture(entry, spec, compiled=want_compiled)
+            if entry.graph is None:
+                self.stats.eager_calls += 1
+                return self.eager(*args, **kwargs)
+        entry.graph.replay()
+        self.stats.replays += 1
+        entry.calls += 1
+        assert entry.out_spec is not None and entry.graph is not None
+        return pytree.tree_unflatten([t.clone() for t in entry.graph.outputs], entry.out_spec)
+
+    def _new_entry(self, flat: list[Any], scalar_slots: set[int]) -> _Entry:
+        static: list[Any] = []
+        tensor_slots: list[int] = []
+        for i, leaf in enumerate(flat):
+            if i in scalar_slots:
+                static.append(torch.zeros((), dtype=torch.float32, device=self.device))
+            elif isinstance(leaf, torch.Tensor):
+                static.append(torch.empty_like(leaf))
+                tensor_slots.append(i)
+            else:
+                static.append(leaf)
+        return _Entry(static_inputs=static, tensor_slots=tensor_slots, scalar_slots=sorted(scalar_slots))
+
+    @staticmethod
+    def _fill(entry: _Entry, flat: list[Any]) -> None:
+        for i in entry.tensor_slots:
+            entry.static_inputs[i].copy_(flat[i])
+        for i in entry.scalar_slots:
+            entry.static_inputs[i].fill_(flat[i].value)
+
+    def _runner(self, entry: _Entry, spec: pytree.TreeSpec, fn: Fn) -> Callable[[], list[torch.Tensor]]:
+        def run() -> list[torch.Tensor]:
+            args, kwargs = pytree.tree_unflatten(entry.static_inputs, spec)
+            out = fn(*args, **kwargs)
+            leaves, entry.out_spec = pytree.tree_flatten(out)
+            if not all(isinstance(t, torch.Tensor) for t in leaves):
+                raise TypeError("graphed forward must return only tensors")
+            return leaves
+
+        return run
+
+    def _capture(self, entry: _Entry, spec: pytree.TreeSpec, compiled: bool) -> None:
+        fn = self.compiled if compiled and self.compiled is not None else self.eager
+        try:
+            with self._lock:
+                entry.graph = self._make_graph(self._runner(entry, spec, fn), self._pool)
+            entry.compiled = compiled
+            self.stats.captures += 1
+        except Exception as exc:  # a forward that cannot be captured runs eagerly from now on
+            tier = "compiled" if compiled else "eager"
+            log.warning("graph capture failed (%s); running eagerly: %s", tier, exc)
+            self.stats.failures.append(repr(exc))
+            if compiled:
+                entry.compile_state = "failed"
+                self._capture(entry, spec, compiled=False)
+            else:
+                entry.graph, entry.error = None, repr(exc)
+
+    # -- compile -----------------------------------------------------------------------------
+    def compile_signature(self, key: Hashable, stream: torch.cuda.Stream | None = None) -> None:
+        """Compile the signature `key` by running the compiled function twice on a copy of its inputs.
+
+        Blocking; the runner calls it inline (sync mode) or from its compile thread (background mode).
+        The next call with this signature then captures the compiled function.
+        """
+        entry = self._entries[key]
+        if self.compiled is None or entry.compile_state in ("ready", "running"):
+            return
+        entry.compile_state = "running"
+        spec = key[0]  # type: ignore[index]
+        try:
+            inputs = [t.clone() if isinstance(t, torch.Tensor) else t for t in entry.static_inputs]
+            args, kwargs = pytree.tree_unflatten(inputs, spec)
+            ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+            with ctx, torch.no_grad():
+                for _ in range(2):
+                    self.compiled(*args, **kwargs)
+            if stream is not None:
+                stream.synchronize()
+            entry.compile_state = "ready"
+        except Exception as exc:
+            log.warning("compile failed; this signature keeps the eager graph: %s", exc)
+            self.stats.failures.append(repr(exc))
+            entry.compile_state = "failed"
+
+    def pending_compiles(self) -> list[Hashable]:
+        return [k for k, e in self._entries.items() if e.compile_state == "none" and e.error is None]
+

@@ -1,0 +1,171 @@
+"""FastRunner against the plain pipeline on tiny random-weight SD pipelines (CPU)."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from inference_image.benchmarks.models import build_pipeline, control_image
+from inference_image.fast import FastOptions, FastRunner
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return build_pipeline("tiny", controlnets=2)
+
+
+def call_kwargs(seed: int = 1, **extra):
+    kw = {
+        "prompt": "a red cat",
+        "negative_prompt": "blurry",
+        "height": SIZE,
+        "width": SIZE,
+        "num_inference_steps": 3,
+        "guidance_scale": 7.0,
+        "output_type": "np",
+        "generator": torch.Generator().manual_seed(seed),
+    }
+    kw.update(extra)
+    return kw
+
+
+def two_units():
+    images = [control_image(SIZE, SIZE, seed=i) for i in range(2)]
+    return {"image": images, "controlnet_conditioning_scale": [1.0, 0.7], "control_guidance_end": [1.0, 0.5]}
+
+
+def without_controlnet(pipe) -> dict[str, Any]:
+    return {k: v for k, v in pipe.components.items() if k != "controlnet"}
+
+
+def emulated(**kw) -> FastRunner:
+    return FastRunner(FastOptions(backend="emulate", compile="off", **kw))
+
+
+def test_two_controlnet_units_match_the_plain_pipeline(pipe):
+    runner = emulated()
+    fast = runner.run(pipe, **call_kwargs(**two_units())).images
+    plain = pipe(**call_kwargs(**two_units())).images
+    assert runner.last is not None and runner.last.path == "fast"
+    assert set(runner.last.tiers) == {"unet", "controlnet_0", "controlnet_1", "vae_decoder"}
+    assert not np.isnan(fast).any()
+    np.testing.assert_allclose(fast, plain, atol=1e-4)
+
+
+def test_txt2img_matches_and_a_second_call_replays(pipe):
+    from diffusers import StableDiffusionPipeline
+
+    txt2img: Any = StableDiffusionPipeline(**without_controlnet(pipe))
+    txt2img.set_progress_bar_config(disable=True)
+    runner = emulated()
+    first = runner.run(txt2img, **call_kwargs(seed=3)).images
+    again = np.stack([np.asarray(im) for im in runner(txt2img, call_kwargs(seed=3))])  # the Runner hook
+    np.testing.assert_allclose(first, txt2img(**call_kwargs(seed=3)).images, atol=1e-4)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_one_model_used_by_two_units_is_wrapped_once(pipe):
+    from diffusers import StableDiffusionControlNetPipeline
+    from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+
+    net = pipe.controlnet.nets[0]
+    parts = without_controlnet(pipe)
+    shared: Any = StableDiffusionControlNetPipeline(controlnet=MultiControlNetModel([net, net]), **parts)
+    shared.set_progress_bar_config(disable=True)
+    runner = emulated()
+    fast = runner.run(shared, **call_kwargs(**two_units())).images
+    assert runner.last is not None and "controlnet_1" not in runner.last.tiers
+    np.testing.assert_allclose(fast, shared(**call_kwargs(**two_units())).images, atol=1e-4)
+
+
+def test_without_cuda_the_default_runner_is_the_plain_pipeline(pipe):
+    runner = FastRunner()
+    fast = runner.run(pipe, **call_kwargs(**two_units())).images
+    assert runner.last is not None and runner.last.path == "plain" and "CUDA" in runner.last.reason
+    np.testing.assert_array_equal(fast, pipe(**call_kwargs(**two_units())).images)
+
+
+def test_disabled_runner_is_the_plain_pipeline(pipe):
+    runner = FastRunner(FastOptions(enabled=False, backend="emulate"))
+    runner.run(pipe, **call_kwargs(**two_units()))
+    assert runner.last is not None and runner.last.path == "plain"
+
+
+def test_background_compile_moves_a_signature_to_the_compiled_tier(pipe):
+    from diffusers import StableDiffusionPipeline
+
+    txt2img: Any = StableDiffusionPipeline(**without_controlnet(pipe))
+    txt2img.set_progress_bar_config(disable=True)
+    runner = FastRunner(FastOptions(backend="emulate", compile="background", compile_backend="eager"))
+    try:
+        runner.run(txt2img, **call_kwargs())
+        assert runner.last is not None and runner.last.tiers["unet"] == ["graph"]
+        runner.wait_for_compiles(timeout=300)
+        out = runner.run(txt2img, **call_kwargs()).images
+        assert runner.last.tiers["unet"] == ["compiled"]
+    finally:
+        runner.close()
+    np.testing.assert_allclose(out, txt2img(**call_kwargs()).images, atol=1e-4)
+
+
+def test_lora_runs_plain_until_fused_then_fast_with_the_same_graphs():
+    from peft import LoraConfig
+
+    pipe = build_pipeline("tiny", controlnets=0, seed=5)
+    runner = emulated()
+    runner.run(pipe, **call_kwargs())
+    wrapper_before = runner._wrappers[pipe.unet][1]
+
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, p in pipe.unet.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # peft starts B at zero: make the adapter change the image
+    runner.run(pipe, **call_kwargs())
+    assert runner.last is not None and runner.last.path == "plain" and "LoRA" in runner.last.reason
+
+    for module in pipe.unet.modules():
+        if hasattr(module, "merge") and hasattr(module, "active_adapters"):
+            module.merge()  # in place: the graphs keep their weight addresses
+    fused = runner.run(pipe, **call_kwargs()).images
+    assert runner.last.path == "fast"
+    assert runner._wrappers[pipe.unet][1] is wrapper_before
+    np.testing.assert_allclose(fused, pipe(**call_kwargs()).images, atol=1e-4)
+
+
+def test_warm_up_leaves_every_shape_compiled(pipe):
+    runner = FastRunner(FastOptions(backend="emulate", compile="background", compile_backend="eager"))
+    try:
+        runner.warm_up(pipe, sizes=((32, 32), (32, 48)), steps=1)
+        runner.run(pipe, **call_kwargs(**two_units()))
+    finally:
+        runner.close()
+    assert runner.last is not None
+    for name in ("unet", "controlnet_0", "controlnet_1", "vae_decoder"):
+        assert runner.last.tiers[name] and set(runner.last.tiers[name]) == {"compiled"}, name
+
+
+def test_img2img_matches_the_plain_pipeline(pipe):
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    img2img: Any = StableDiffusionImg2ImgPipeline(**without_controlnet(pipe))
+    img2img.set_progress_bar_config(disable=True)
+    init = control_image(SIZE, SIZE, seed=7)
+    kwargs = {k: v for k, v in call_kwargs().items() if k not in ("height", "width")}
+    runner = emulated()
+    fast = runner.run(img2img, image=init, strength=0.6, **kwargs).images
+    kwargs["generator"] = torch.Generator().manual_seed(1)
+    plain = img2img(image=init, strength=0.6, **kwargs).images
+    assert runner.last is not None and runner.last.path == "fast"
+    np.testing.assert_allclose(fast, plain, atol=1e-4)
