@@ -58,6 +58,7 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
     stack = LocalStack(port=port, device=_check_device(device), config_path=LOCAL_CONFIG)
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    code = 0
     try:
         with console.status("starting the local stack"):
             stack.start()
@@ -68,17 +69,21 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
             pass
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is taken, most likely
+        errors.print(f"[red]error: the local stack could not start on port {port}: {exc}[/red]")
+        code = 1
     finally:
         signal.signal(signal.SIGTERM, previous)
         console.print("stopping")
         stack.stop()
-        LOCAL_CONFIG.unlink(missing_ok=True)
+        if code == 0:  # ours; a failed start must not remove the config of another stack in this directory
+            LOCAL_CONFIG.unlink(missing_ok=True)
         console.print("stopped")
         # Everything is stopped and closed; the interpreter's own teardown of torch and friends (loaded once an
         # endpoint ran) can take seconds more on a busy machine, so end the process here.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(code)
 
 
 @app.command("sample-models")
