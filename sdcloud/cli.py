@@ -72,6 +72,9 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
     except OSError as exc:  # the port is taken, most likely
         errors.print(f"[red]error: the local stack could not start on port {port}: {exc}[/red]")
         code = 1
+    except Exception:
+        errors.print_exception()
+        code = 1
     finally:
         signal.signal(signal.SIGTERM, previous)
         console.print("stopping")
