@@ -93,7 +93,9 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
 def sample_models(directory: Path) -> None:
     """Write tiny random-weight models (checkpoint, ControlNet, VAE, LoRA, ...) and print their paths as JSON."""
     from inference_image.sample_models import write_sample_models
+    from sdcloud.local.inference_host import quiet_ml_libraries
 
+    quiet_ml_libraries()
     paths = write_sample_models(directory)
     print(json.dumps({kind: str(path) for kind, path in paths.items()}, indent=2))
 
