@@ -26,6 +26,7 @@ ENV = {
     "sagemaker_role_arn": "SDCLOUD_SAGEMAKER_ROLE_ARN",
     "inference_image_uri": "SDCLOUD_INFERENCE_IMAGE_URI",
     "job_timeout_seconds": "SDCLOUD_JOB_TIMEOUT_SECONDS",
+    "request_ttl_seconds": "SDCLOUD_REQUEST_TTL_SECONDS",
     "sweep_margin_seconds": "SDCLOUD_SWEEP_MARGIN_SECONDS",
     "presign_expiry_seconds": "SDCLOUD_PRESIGN_EXPIRY_SECONDS",
     "admin_secret_arn": "SDCLOUD_ADMIN_SECRET_ARN",
@@ -47,6 +48,7 @@ class Settings(BaseModel):
     sagemaker_role_arn: str = ""
     inference_image_uri: str = ""
     job_timeout_seconds: int = Field(3600, ge=60, le=3600, description="SageMaker async InvocationTimeoutSeconds")
+    request_ttl_seconds: int = Field(3600, ge=60, le=21600, description="SageMaker async RequestTTLSeconds")
     sweep_margin_seconds: int = Field(300, ge=0)
     presign_expiry_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     admin_secret_arn: str = ""
@@ -59,6 +61,11 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         values = {field: env[name] for field, name in ENV.items() if name in env}
         return cls.model_validate(values)
+
+    @property
+    def invocation_window_seconds(self) -> int:
+        """How long SageMaker may still answer an invocation: queued up to the TTL, then run up to the timeout."""
+        return self.request_ttl_seconds + self.job_timeout_seconds
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes `from_env` return these settings (for infra and the local stack)."""

@@ -123,5 +123,6 @@ def invoke_async(endpoint_name: str, input_key: str, inference_id: str) -> dict[
         InferenceId=inference_id,
         ContentType="application/json",
         InvocationTimeoutSeconds=settings().job_timeout_seconds,
+        RequestTTLSeconds=settings().request_ttl_seconds,
     )
     return dict(response)

@@ -106,7 +106,8 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
     if request.payload is None:
         raise InvalidInput("payload is required (or set payload_upload: true)", field="payload")
     storage.put_json(job["input_key"], _validated_input(job_id, request.task, request.payload).model_dump(mode="json"))
-    job.update(status="in_progress", started_at=job["created_at"], deadline=_deadline(settings().job_timeout_seconds))
+    deadline = _deadline(settings().invocation_window_seconds)
+    job.update(status="in_progress", started_at=job["created_at"], deadline=deadline)
     jobs.create_job(job)
     return InferenceResponse(inference=to_inference(_invoke(job)))
 
@@ -166,7 +167,7 @@ def start(caller: Caller, job_id: str) -> InferenceResponse:
         raise InvalidInput("the uploaded payload is not valid JSON", field="payload") from exc
     require_in_service(job["endpoint_name"])
     storage.put_json(job["input_key"], _validated_input(job_id, job["task"], payload).model_dump(mode="json"))
-    if not jobs.start_job(job_id, _deadline(settings().job_timeout_seconds)):
+    if not jobs.start_job(job_id, _deadline(settings().invocation_window_seconds)):
         raise Conflict(f"inference '{job_id}' was started already", field="id")
     storage.delete_keys([job["payload_key"]])
     return InferenceResponse(inference=to_inference(_invoke(jobs.get_job(job_id) or job)))

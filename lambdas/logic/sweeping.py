@@ -1,10 +1,10 @@
 """Settle jobs past their deadline: lost notifications, hung or vanished endpoints, payloads never uploaded.
 
-Deadlines are set by the control plane: an in_progress job's is its start + job_timeout_seconds (the
-invocation timeout) + sweep_margin_seconds; a created job's is the end of its upload window. Past it,
-SageMaker has given up on the invocation, so what is in S3 is final: the success output settles the job as
-the notifier would have, else the failure object, else the job fails as timed out. A created job fails as
-never started.
+Deadlines are set by the control plane: an in_progress job's is its start + request_ttl_seconds (the longest
+SageMaker keeps it queued) + job_timeout_seconds (the invocation timeout) + sweep_margin_seconds; a created
+job's is the end of its upload window. Past it, SageMaker has given up on the invocation, so what is in S3 is
+final: the success output settles the job as the notifier would have, else the failure object, else the job
+fails as timed out. A created job fails as never started.
 """
 
 from __future__ import annotations

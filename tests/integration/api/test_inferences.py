@@ -83,10 +83,11 @@ def test_a_job_is_written_resolved_and_handed_to_the_endpoint(gateway, user_key,
         "InferenceId": job["id"],
         "ContentType": "application/json",
         "InvocationTimeoutSeconds": aws.settings.job_timeout_seconds,
+        "RequestTTLSeconds": aws.settings.request_ttl_seconds,
     }
     item = job_item(aws, job["id"])
     assert item["owner"] == "alice" and item["pending"] == "1" and item["started_at"]
-    budget = aws.settings.job_timeout_seconds + aws.settings.sweep_margin_seconds
+    budget = aws.settings.request_ttl_seconds + aws.settings.job_timeout_seconds + aws.settings.sweep_margin_seconds
     import time
 
     assert abs(int(item["deadline"]) - (time.time() + budget)) < 60
