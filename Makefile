@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	# torch is pinned here, not in pyproject: the container takes torch from its CUDA base image.
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	# The CLIP BPE merges the inference tokenizer is built from; its own deps are not needed.
+	$(BIN)/pip install -q --no-deps open-clip-torch==3.3.0
 	touch $(STAMP)
 
 demo: $(STAMP)

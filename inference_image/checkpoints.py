@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 
 from inference_image.errors import ModelLoadError
-from inference_image.tokenizer import EOS, write_tokenizer
+from inference_image.tokenizer import write_tokenizer
 
 CONFIGS = Path(__file__).parent / "configs"
 Arch = Literal["sd15", "sdxl"]
@@ -64,9 +64,7 @@ class TensorShapes:
 
     def count(self, prefix: str, suffix: str) -> int:
         """How many numbered blocks `prefix{N}{suffix}` there are."""
-        return len(
-            {k[len(prefix) :].split(".", 1)[0] for k in self.shapes if k.startswith(prefix) and suffix in k}
-        )
+        return len({k[len(prefix) :].split(".", 1)[0] for k in self.shapes if k.startswith(prefix) and suffix in k})
 
 
 def load_state_dict(path: Path, allow_pickle: bool) -> dict[str, Any]:
@@ -99,12 +97,8 @@ def checkpoint_arch(shapes: TensorShapes) -> Arch:
     if "conditioner.embedders.1.model.token_embedding.weight" in shapes:
         return "sdxl"
     if "cond_stage_model.model.token_embedding.weight" in shapes:
-        raise ModelLoadError(
-            f"{shapes.path.name}: SD 2.x checkpoints are not supported (SD 1.x and SDXL are)"
-        )
-    raise ModelLoadError(
-        f"{shapes.path.name} is not a Stable Diffusion checkpoint (SD 1.x or SDXL) in WebUI layout"
-    )
+        raise ModelLoadError(f"{shapes.path.name}: SD 2.x checkpoints are not supported (SD 1.x and SDXL are)")
+    raise ModelLoadError(f"{shapes.path.name} is not a Stable Diffusion checkpoint (SD 1.x or SDXL) in WebUI layout")
 
 
 def _unet_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
@@ -117,9 +111,7 @@ def _unet_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
     dims: dict[str, Any] = {
         "block_out_channels": channels,
         "in_channels": shapes.dim(prefix + "input_blocks.0.0.weight", 1),
-        "cross_attention_dim": shapes.dim(
-            prefix + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", 1
-        ),
+        "cross_attention_dim": shapes.dim(prefix + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", 1),
     }
     if any(c % 8 for c in channels):
         dims["attention_head_dim"] = 1
@@ -129,9 +121,7 @@ def _unet_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
 def _vae_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
     levels = shapes.count(prefix + "encoder.down.", ".block.")
     return {
-        "block_out_channels": [
-            shapes.dim(f"{prefix}encoder.down.{i}.block.0.conv1.weight", 0) for i in range(levels)
-        ],
+        "block_out_channels": [shapes.dim(f"{prefix}encoder.down.{i}.block.0.conv1.weight", 0) for i in range(levels)],
         "latent_channels": shapes.dim(prefix + "quant_conv.weight", 0) // 2,
     }
 
@@ -207,9 +197,7 @@ def load_checkpoint(path: Path, configs: ConfigFolders, dtype: torch.dtype, allo
     kwargs: dict[str, Any] = {"safety_checker": None, "feature_extractor": None} if arch == "sd15" else {}
     pipe = _guarded(
         path.name,
-        lambda: cls.from_single_file(
-            str(path), config=str(folder), local_files_only=True, torch_dtype=dtype, **kwargs
-        ),
+        lambda: cls.from_single_file(str(path), config=str(folder), local_files_only=True, torch_dtype=dtype, **kwargs),
     )
     pipe.sdcloud_arch = arch
     pipe.sdcloud_config = folder
@@ -232,17 +220,13 @@ def load_vae(path: Path, configs: ConfigFolders, arch: Arch, dtype: torch.dtype,
     )
 
 
-def load_controlnet(
-    path: Path, configs: ConfigFolders, arch: Arch, dtype: torch.dtype, allow_pickle: bool
-) -> Any:
+def load_controlnet(path: Path, configs: ConfigFolders, arch: Arch, dtype: torch.dtype, allow_pickle: bool) -> Any:
     from diffusers import ControlNetModel
 
     shapes = TensorShapes(path, allow_pickle)
     if _CONTROL + "input_hint_block.0.weight" not in shapes:
         raise ModelLoadError(f"{path.name} is not a ControlNet model in WebUI layout")
-    context = next(
-        (shape[1] for key, shape in shapes.shapes.items() if key.endswith("attn2.to_k.weight")), 768
-    )
+    context = next((shape[1] for key, shape in shapes.shapes.items() if key.endswith("attn2.to_k.weight")), 768)
     model_arch: Arch = "sdxl" if context == 2048 else "sd15"
     if model_arch != arch:
         raise ModelLoadError(f"{path.name} is a ControlNet for {model_arch}, the checkpoint is {arch}")
@@ -254,7 +238,3 @@ def load_controlnet(
             str(path), config=str(folder), subfolder="controlnet", local_files_only=True, torch_dtype=dtype
         ),
     )
-
-
-def tokenizer_pad(arch: Arch) -> str:
-    return EOS if arch == "sd15" else "!"

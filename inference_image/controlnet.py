@@ -51,9 +51,7 @@ class UnitControlNets(MultiControlNetModel):
     ) -> Any:
         down_total: list[torch.Tensor] | None = None
         mid_total: torch.Tensor | None = None
-        for image, scale, net, mode in zip(
-            controlnet_cond, conditioning_scale, self.nets, self.modes, strict=True
-        ):
+        for image, scale, net, mode in zip(controlnet_cond, conditioning_scale, self.nets, self.modes, strict=True):
             down, mid = net(
                 sample=sample,
                 timestep=timestep,
@@ -112,6 +110,14 @@ def pixel_perfect_resolution(image: Image.Image, width: int, height: int, resize
     return round(k * min(raw_w, raw_h))
 
 
+def unit_module(index: int, unit: ControlNetUnit) -> str:
+    """The canonical preprocessor name of a unit; InvalidJob names the unit's field."""
+    try:
+        return canonical_preprocessor(unit.module)
+    except ValueError as exc:
+        raise InvalidJob(str(exc), f"alwayson_scripts.controlnet.args[{index}].module") from exc
+
+
 def prepare_unit(
     index: int,
     unit: ControlNetUnit,
@@ -120,12 +126,8 @@ def prepare_unit(
     preprocessors: Preprocessors,
     annotators: dict[str, Path],
 ) -> PreparedUnit:
-    field = f"alwayson_scripts.controlnet.args[{index}]"
-    try:
-        module = canonical_preprocessor(unit.module)
-    except ValueError as exc:
-        raise InvalidJob(str(exc), f"{field}.module") from exc
-    image = decode_image(unit.image or "", f"{field}.image")
+    module = unit_module(index, unit)
+    image = decode_image(unit.image or "", f"alwayson_scripts.controlnet.args[{index}].image")
     if unit.pixel_perfect:
         resolution = pixel_perfect_resolution(image, width, height, unit.resize_mode)
     else:

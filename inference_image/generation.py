@@ -19,7 +19,7 @@ from PIL import Image, ImageFilter, ImageOps
 from api_schema.payload import GenerationPayload, Img2ImgPayload
 from inference_image.controlnet import PreparedUnit, UnitControlNets
 from inference_image.errors import InvalidJob
-from inference_image.images import decode_image, resize
+from inference_image.images import decode_image, decode_mask, resize
 from inference_image.prompts import encode_prompts
 
 Runner = Callable[[Any, dict[str, Any]], list[Image.Image]]
@@ -40,6 +40,7 @@ class Inputs:
     original: Image.Image | None = None  # the init image before any masked-content fill
     mask: Image.Image | None = None  # white is repainted, after invert, before blur
     blurred_mask: Image.Image | None = None
+    crop_box: tuple[int, int, int, int] | None = None  # "only masked": the region generated at full size
     extra_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +59,8 @@ def _fill(image: Image.Image, mask: Image.Image) -> Image.Image:
 def prepare_inputs(payload: GenerationPayload) -> Inputs:
     if not isinstance(payload, Img2ImgPayload):
         return Inputs()
+    if len(payload.init_images) > 1:
+        raise InvalidJob("one init image per job is supported (the WebUI's batch of init images is not)", "init_images")
     mode = IMG2IMG_RESIZE[payload.resize_mode]
     init = resize(decode_image(payload.init_images[0], "init_images[0]"), payload.width, payload.height, mode)
     strength = payload.denoising_strength or 0.0
@@ -69,18 +72,26 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
     params: dict[str, Any] = {"Denoising strength": payload.denoising_strength}
     if payload.mask is None:
         return Inputs(init=init, extra_params=params)
+    if not payload.mask_round:
+        raise InvalidJob("mask_round false is not supported (the latent mask is always rounded)", "mask_round")
     if payload.inpainting_fill not in (0, 1):
         raise InvalidJob("inpainting_fill supports 0 (fill) and 1 (original)", "inpainting_fill")
-    mask = resize(decode_image(payload.mask, "mask"), payload.width, payload.height, mode).convert("L")
+    mask = resize(decode_mask(payload.mask, "mask"), payload.width, payload.height, mode)
     if payload.inpainting_mask_invert:
         mask = ImageOps.invert(mask)
+    # `mask_blur`, when sent, sets both directions (the WebUI's processing does the same).
+    blur_x, blur_y = (
+        (payload.mask_blur, payload.mask_blur)
+        if "mask_blur" in payload.model_fields_set
+        else (payload.mask_blur_x, payload.mask_blur_y)
+    )
     blurred = mask
-    if payload.mask_blur_x or payload.mask_blur_y:
+    if blur_x or blur_y:
         import cv2
         import numpy as np
 
         pixels = np.asarray(mask)
-        for axis, blur in ((1, payload.mask_blur_x), (0, payload.mask_blur_y)):
+        for axis, blur in ((1, blur_x), (0, blur_y)):
             if blur:
                 size = int(2.5 * blur + 0.5) * 2 + 1
                 kernel = (size, 1) if axis == 1 else (1, size)
@@ -91,32 +102,55 @@ def prepare_inputs(payload: GenerationPayload) -> Inputs:
         init = _fill(init, blurred)
     params.update(
         {
-            "Mask blur": payload.mask_blur,
+            "Mask blur": blur_x if blur_x == blur_y else None,
             "Inpaint area": "Only masked" if payload.inpaint_full_res else None,
             "Masked area padding": payload.inpaint_full_res_padding if payload.inpaint_full_res else None,
             "Mask mode": "Inpaint not masked" if payload.inpainting_mask_invert else None,
-            "Masked content": ("fill", "original")[payload.inpainting_fill]
-            if payload.inpainting_fill != 1
-            else None,
+            "Masked content": ("fill", "original")[payload.inpainting_fill] if payload.inpainting_fill != 1 else None,
         }
     )
-    return Inputs(init=init, original=original, mask=mask, blurred_mask=blurred, extra_params=params)
+    box = None
+    if payload.inpaint_full_res:
+        # "Only masked": the masked region plus padding, widened to the output's aspect ratio, is generated
+        # at the full output size and pasted back.
+        from diffusers.image_processor import VaeImageProcessor
+
+        box = VaeImageProcessor.get_crop_region(
+            mask, payload.width, payload.height, pad=payload.inpaint_full_res_padding
+        )
+        init, mask = (
+            crop_to(init, box, payload.width, payload.height),
+            crop_to(mask, box, payload.width, payload.height),
+        )
+    return Inputs(init=init, original=original, mask=mask, blurred_mask=blurred, crop_box=box, extra_params=params)
 
 
-def task_pipeline(
-    base: Any, inputs: Inputs, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool
-) -> Any:
+def crop_to(image: Image.Image, box: tuple[int, int, int, int], width: int, height: int) -> Image.Image:
+    return image.crop(box).resize((width, height), Image.Resampling.LANCZOS)
+
+
+def compose(image: Image.Image, inputs: Inputs) -> Image.Image:
+    """An inpainting result pasted over the original through the blurred mask, as the WebUI composes it."""
+    assert inputs.original is not None and inputs.blurred_mask is not None
+    image = image.convert("RGB")
+    if inputs.crop_box is not None:
+        x1, y1, x2, y2 = inputs.crop_box
+        canvas = inputs.original.copy()
+        canvas.paste(image.resize((x2 - x1, y2 - y1), Image.Resampling.LANCZOS), (x1, y1))
+        image = canvas
+    return Image.composite(image, inputs.original, inputs.blurred_mask)
+
+
+def task_pipeline(base: Any, inputs: Inputs, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool) -> Any:
     """The diffusers pipeline class for txt2img / img2img / inpaint, with or without ControlNet."""
     import diffusers
 
+    if base.unet.config.in_channels != 4 and inputs.mask is None:
+        raise InvalidJob("this checkpoint is an inpainting model: use img2img with a mask", "override_settings")
     sdxl = getattr(base, "text_encoder_2", None) is not None
     prefix = "StableDiffusionXL" if sdxl else "StableDiffusion"
     suffix = (
-        "InpaintPipeline"
-        if inputs.mask is not None
-        else "Img2ImgPipeline"
-        if inputs.init is not None
-        else "Pipeline"
+        "InpaintPipeline" if inputs.mask is not None else "Img2ImgPipeline" if inputs.init is not None else "Pipeline"
     )
     if units:
         multi = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
@@ -156,10 +190,10 @@ def call_kwargs(
     if inputs.mask is not None:
         assert isinstance(payload, Img2ImgPayload)
         kwargs.update(mask_image=inputs.mask, width=payload.width, height=payload.height)
-        if payload.inpaint_full_res:
-            kwargs["padding_mask_crop"] = payload.inpaint_full_res_padding
     if units:
         images = [u.control_image for u in units]
+        if inputs.crop_box is not None:  # the control maps follow the "only masked" crop
+            images = [crop_to(im, inputs.crop_box, payload.width, payload.height) for im in images]
         kwargs["control_image" if inputs.init is not None else "image"] = images
         kwargs.update(
             controlnet_conditioning_scale=[u.unit.weight for u in units],
@@ -189,11 +223,6 @@ def generate(
         if len(out) != len(batch):
             raise RuntimeError(f"the runner returned {len(out)} images for a batch of {len(batch)}")
         images.extend(out)
-    if (
-        inputs.blurred_mask is not None
-        and inputs.original is not None
-        and not getattr(payload, "inpaint_full_res", False)
-    ):
-        # Paste the result over the original through the blurred mask, as the WebUI composes inpainting.
-        images = [Image.composite(img.convert("RGB"), inputs.original, inputs.blurred_mask) for img in images]
+    if inputs.blurred_mask is not None:
+        images = [compose(img, inputs) for img in images]
     return images

@@ -13,8 +13,7 @@ from inference_image.errors import InvalidJob
 RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
 
 
-def decode_image(data: str, field: str) -> Image.Image:
-    """A base64 PNG/JPEG (with or without a `data:` prefix) as an RGB image; InvalidJob names the field."""
+def _open(data: str, field: str) -> Image.Image:
     if data.startswith("data:"):
         data = data.split(",", 1)[-1]
     try:
@@ -22,6 +21,21 @@ def decode_image(data: str, field: str) -> Image.Image:
         image.load()
     except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
         raise InvalidJob(f"{field} is not a base64-encoded PNG or JPEG image", field) from exc
+    return image
+
+
+def decode_mask(data: str, field: str) -> Image.Image:
+    """An inpainting mask as "L" (white is repainted): the alpha channel of a transparent RGBA image, as
+    the WebUI's `create_binary_mask` takes it, else the image's luminance."""
+    image = _open(data, field)
+    if image.mode == "RGBA" and image.getextrema()[-1] != (255, 255):
+        return image.split()[-1].point(lambda x: 255 if x > 128 else 0)
+    return image.convert("L")
+
+
+def decode_image(data: str, field: str) -> Image.Image:
+    """A base64 PNG/JPEG (with or without a `data:` prefix) as an RGB image; InvalidJob names the field."""
+    image = _open(data, field)
     if image.mode == "RGBA":  # flatten on white as the WebUI does
         background = Image.new("RGB", image.size, (255, 255, 255))
         background.paste(image, mask=image.split()[3])

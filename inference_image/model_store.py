@@ -34,9 +34,12 @@ class ModelStore:
         self.downloads = 0  # files fetched from S3 since start (observability and tests)
 
     def _path(self, ref: ModelRef) -> Path:
-        safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in ref.id)
-        suffix = Path(ref.filename).suffix.lower() or ".bin"
-        return self.root / safe_id / f"model{suffix}"
+        """cache/models/{id}/{filename}: the user's file name keeps loader messages recognisable."""
+
+        def safe(text: str) -> str:
+            return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).lstrip(".") or "model"
+
+        return self.root / safe(ref.id) / safe(ref.filename)
 
     def fetch(self, ref: ModelRef, pinned: set[Path] | None = None) -> Path:
         """The local path of a model file, downloaded first unless a complete copy is cached."""
@@ -46,9 +49,7 @@ class ModelStore:
                 os.utime(path)  # the access time drives LRU eviction
                 return path
             if ref.size_bytes > self.budget:
-                raise ModelLoadError(
-                    f"model '{ref.name}' ({ref.size_bytes} bytes) exceeds the disk cache budget"
-                )
+                raise ModelLoadError(f"model '{ref.name}' ({ref.size_bytes} bytes) exceeds the disk cache budget")
             self._make_room(ref.size_bytes, (pinned or set()) | {path})
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + ".part")
@@ -74,7 +75,7 @@ class ModelStore:
             return path
 
     def _cached(self) -> list[Path]:
-        return [p for p in self.root.glob("*/model.*") if not p.name.endswith(".part")]
+        return [p for p in self.root.glob("*/*") if p.is_file() and not p.name.endswith(".part")]
 
     def used_bytes(self) -> int:
         return sum(p.stat().st_size for p in self._cached())

@@ -16,7 +16,8 @@ from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
 from api_schema.payload import GenerationPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
-from inference_image.errors import InvalidJob, ModelLoadError
+from inference_image.controlnet import prepare_unit, unit_module
+from inference_image.errors import Busy, InvalidJob, ModelLoadError
 from inference_image.generation import Runner, generate, prepare_inputs, run_pipeline, seeds_of
 from inference_image.images import png_bytes
 from inference_image.infotext import format_infotext, number
@@ -82,13 +83,20 @@ class Predictor:
     # --- one job -------------------------------------------------------------------------------
     def predict(self, job: InferenceInput) -> InferenceManifest:
         if self.state in ("starting", "failed"):
-            from inference_image.errors import Busy
-
             raise Busy(f"the server is not ready ({self.state})")
+        import torch
+
         with self._lock:
             self.state = "busy"
             try:
                 return self._predict(job)
+            except torch.cuda.OutOfMemoryError as exc:
+                torch.cuda.empty_cache()
+                raise InvalidJob(
+                    "the job needs more GPU memory than this instance has: lower batch_size, width or height, "
+                    "or use fewer ControlNet units",
+                    "payload.batch_size",
+                ) from exc
             finally:
                 self.state = "ready"
 
@@ -102,6 +110,9 @@ class Predictor:
         units = payload.controlnet_units
         loras = self._lora_weights(payload, job)
         cn_refs = [self._controlnet_ref(i, unit.model, job) for i, unit in enumerate(units)]
+        for i, unit in enumerate(units):
+            unit_module(i, unit)
+        inputs = prepare_inputs(payload)  # decodes the input images: a bad one fails before any download
 
         files: set[Path] = set()
         ckpt_path = self._fetch(job.models.checkpoint, files)
@@ -113,20 +124,15 @@ class Predictor:
         annotators = self._annotator_files(job, files)
 
         pipe = self._pipeline(job.models.checkpoint, job.models.vae, ckpt_path, vae_path)
-        nets = [
-            self._controlnet(ref, path, pipe.sdcloud_arch, pipe)
-            for ref, path in zip(cn_refs, cn_paths, strict=True)
-        ]
+        nets = [self._controlnet(ref, path, pipe.sdcloud_arch) for ref, path in zip(cn_refs, cn_paths, strict=True)]
         load_s = time.perf_counter() - started
 
-        from inference_image.controlnet import prepare_unit
         from inference_image.schedulers import scheduler_for
 
         prepared = [
             prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators)
             for i, unit in enumerate(units)
         ]
-        inputs = prepare_inputs(payload)
         seeds = seeds_of(payload)
         clip_skip = payload.override_settings.CLIP_stop_at_last_layers
         pipe.scheduler = scheduler_for(payload.sampler_name, payload.scheduler, pipe.sdcloud_scheduler_config)
@@ -147,16 +153,12 @@ class Predictor:
             inputs.extra_params,
             clip_skip,
         )
-        infotexts = [
-            format_infotext(payload.prompt, payload.negative_prompt, {**params(seed)}) for seed in seeds
-        ]
+        infotexts = [format_infotext(payload.prompt, payload.negative_prompt, params(seed)) for seed in seeds]
         upload_start = time.perf_counter()
         keys = []
         for n, (image, text) in enumerate(zip(images, infotexts, strict=True)):
             key = f"{job.output_prefix}image_{n}.png"
-            self._s3.put_object(
-                Bucket=job.output_bucket, Key=key, Body=png_bytes(image, text), ContentType="image/png"
-            )
+            self._s3.put_object(Bucket=job.output_bucket, Key=key, Body=png_bytes(image, text), ContentType="image/png")
             keys.append(key)
         upload_s = time.perf_counter() - upload_start
         return InferenceManifest(
@@ -181,14 +183,12 @@ class Predictor:
         return path
 
     def _lora_weights(self, payload: GenerationPayload, job: InferenceInput) -> dict[str, float]:
+        """LoRA tags of the prompt, weights summed by name (the WebUI ignores tags in the negative prompt)."""
         weights: dict[str, float] = {}
-        for field in ("prompt", "negative_prompt"):
-            for name, weight in lora_tags(getattr(payload, field)):
-                if name not in job.models.loras:
-                    raise InvalidJob(
-                        f"LoRA '{name}' is not among the job's resolved models", f"payload.{field}"
-                    )
-                weights[name] = weights.get(name, 0.0) + weight
+        for name, weight in lora_tags(payload.prompt):
+            if name not in job.models.loras:
+                raise InvalidJob(f"LoRA '{name}' is not among the job's resolved models", "payload.prompt")
+            weights[name] = weights.get(name, 0.0) + weight
         return weights
 
     def _controlnet_ref(self, index: int, title: str, job: InferenceInput) -> ModelRef:
@@ -216,11 +216,13 @@ class Predictor:
         from inference_image.checkpoints import load_checkpoint, load_vae
 
         def load() -> Any:
-            pipe = load_checkpoint(ckpt_path, self.configs, self.dtype, self.settings.allow_pickle)
-            if vae_path is not None:
-                pipe.vae = load_vae(
-                    vae_path, self.configs, pipe.sdcloud_arch, self.dtype, self.settings.allow_pickle
-                )
+            with _named("checkpoint", ckpt):
+                pipe = load_checkpoint(ckpt_path, self.configs, self.dtype, self.settings.allow_pickle)
+            if vae is not None and vae_path is not None:
+                with _named("VAE", vae):
+                    pipe.vae = load_vae(
+                        vae_path, self.configs, pipe.sdcloud_arch, self.dtype, self.settings.allow_pickle
+                    )
             pipe.sdcloud_scheduler_config = dict(pipe.scheduler.config)
             pipe.set_progress_bar_config(disable=True)
             return pipe.to(self.device)
@@ -228,11 +230,12 @@ class Predictor:
         estimate = ckpt.size_bytes + (vae.size_bytes if vae else 0)
         return self.pool.get(("pipeline", ckpt.id, vae.id if vae else None), load, estimate)
 
-    def _controlnet(self, ref: ModelRef, path: Path, arch: str, pipe: Any) -> Any:
+    def _controlnet(self, ref: ModelRef, path: Path, arch: str) -> Any:
         from inference_image.checkpoints import load_controlnet
 
         def load() -> Any:
-            net = load_controlnet(path, self.configs, arch, self.dtype, self.settings.allow_pickle)  # type: ignore[arg-type]
+            with _named("ControlNet model", ref):
+                net = load_controlnet(path, self.configs, arch, self.dtype, self.settings.allow_pickle)  # type: ignore[arg-type]
             return net.to(self.device)
 
         return self.pool.get(("controlnet", ref.id), load, ref.size_bytes)
@@ -250,6 +253,7 @@ class Predictor:
 
         tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t is not None]
         before = [set(t.get_vocab()) for t in tokenizers]
+        fused = False
         try:
             adapters = []
             for i, (name, path) in enumerate(lora_paths.items()):
@@ -260,12 +264,18 @@ class Predictor:
                 except (ValueError, KeyError, RuntimeError, TypeError) as exc:
                     raise ModelLoadError(f"LoRA '{name}' could not be loaded: {exc}") from exc
                 adapters.append(adapter)
+            fused = bool(adapters) and self._fuses_lora(pipe)
             if adapters:
                 pipe.set_adapters(adapters, adapter_weights=[weights[n] for n in lora_paths])
+            if fused:
+                # the fast runner replays graphs of the UNet's own weights, so the LoRAs go into them
+                pipe.fuse_lora(components=["unet"], adapter_names=adapters)
             for name, path in embedding_paths.items():
                 self._load_embedding(pipe, name, path)
             yield
         finally:
+            if fused:
+                pipe.unfuse_lora(components=["unet"])
             if lora_paths:
                 pipe.unload_lora_weights()
             for tokenizer, vocab in zip(tokenizers, before, strict=True):
@@ -273,6 +283,10 @@ class Predictor:
                 if added:
                     encoder = pipe.text_encoder if tokenizer is pipe.tokenizer else pipe.text_encoder_2
                     pipe.unload_textual_inversion(tokens=added, tokenizer=tokenizer, text_encoder=encoder)
+
+    def _fuses_lora(self, pipe: Any) -> bool:
+        fuses = getattr(self.runner, "fuses_lora", None)
+        return bool(fuses(pipe)) if fuses else False
 
     def _load_embedding(self, pipe: Any, name: str, path: Path) -> None:
         from inference_image.checkpoints import load_state_dict
@@ -321,7 +335,7 @@ class Predictor:
             "Model hash": self.store.sha256(ckpt_path)[:10],
             "Model": model_name_of(job.models.checkpoint.name),
             "VAE hash": self.store.sha256(vae_path)[:10] if vae_path else None,
-            "VAE": model_name_of(vae.name) if vae else None,
+            "VAE": vae.filename if vae else None,  # the WebUI writes the VAE file name
             "Denoising strength": extra.get("Denoising strength"),
             "Clip skip": clip_skip if clip_skip > 1 else None,
             **{k: v for k, v in extra.items() if k != "Denoising strength"},
@@ -330,14 +344,22 @@ class Predictor:
                 f"{n}: {self.store.sha256(p, skip_header=True)[:12]}" for n, p in lora_paths.items()
             )
             or None,
-            "TI hashes": ", ".join(f"{n}: {self.store.sha256(p)[:12]}" for n, p in embedding_paths.items())
-            or None,
+            "TI hashes": ", ".join(f"{n}: {self.store.sha256(p)[:12]}" for n, p in embedding_paths.items()) or None,
         }
 
         def params(seed: int) -> dict[str, Any]:
             return {**fixed_head, "Seed": seed, **fixed_tail}
 
         return params
+
+
+@contextlib.contextmanager
+def _named(kind: str, ref: ModelRef) -> Iterator[None]:
+    """Prefix a model load error with the model's registered name, which the user knows."""
+    try:
+        yield
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{kind} '{ref.name}': {exc.message}", exc.field) from exc
 
 
 def _mentions(payload: GenerationPayload, name: str) -> bool:

@@ -100,8 +100,7 @@ def _sized_like(
                     weight.shape[0],
                     (weight.shape[2], weight.shape[3]),
                     stride=(child.stride[0], child.stride[1]),
-                    padding=child.padding if isinstance(child.padding, str)
-                    else (child.padding[0], child.padding[1]),
+                    padding=child.padding if isinstance(child.padding, str) else (child.padding[0], child.padding[1]),
                 )
                 setattr(module, child_name, conv)
     state = {k: weights[key_of(k)] for k in skeleton.state_dict()}
@@ -158,9 +157,7 @@ def _load_network(module: str, files: dict[str, Path], device: str) -> Any:
         from controlnet_aux.lineart import Generator, LineartDetector
 
         net = Generator(3, 1, 3)
-        net.load_state_dict(
-            _torch_weights(files["sk_model" if module == "lineart_realistic" else "sk_model2"])
-        )
+        net.load_state_dict(_torch_weights(files["sk_model" if module == "lineart_realistic" else "sk_model2"]))
         net.eval()
         return LineartDetector(net, net)
     if module == "scribble_hed":
@@ -174,9 +171,7 @@ def _load_network(module: str, files: dict[str, Path], device: str) -> Any:
         from controlnet_aux.pidi.model import pidinet
 
         pidi = pidinet()
-        pidi.load_state_dict(
-            {k.replace("module.", ""): v for k, v in _torch_weights(files["table5_pidinet"]).items()}
-        )
+        pidi.load_state_dict({k.replace("module.", ""): v for k, v in _torch_weights(files["table5_pidinet"]).items()})
         return PidiNetDetector(pidi.eval())
     raise InvalidJob(f"preprocessor '{module}' has no network", "module")
 
@@ -187,8 +182,9 @@ def _run_network(module: str, detector: Any, image: np.ndarray, res: int) -> np.
         return detector(
             image,
             include_body=module != "openpose_faceonly",
-            include_hand=module in ("openpose_hand", "openpose_full"),
-            include_face=module in ("openpose_face", "openpose_faceonly", "openpose_full"),
+            include_hand=module in ("openpose_hand", "openpose_full") and detector.hand_estimation is not None,
+            include_face=module in ("openpose_face", "openpose_faceonly", "openpose_full")
+            and detector.face_estimation is not None,
             **common,
         )
     if module == "depth_midas":

@@ -113,11 +113,7 @@ def chunk_tokens(
         for token in tokens:
             if token == comma:
                 last_comma = len(chunk.tokens)
-            elif (
-                len(chunk.tokens) == CHUNK
-                and last_comma != -1
-                and len(chunk.tokens) - last_comma <= COMMA_BACKTRACK
-            ):
+            elif len(chunk.tokens) == CHUNK and last_comma != -1 and len(chunk.tokens) - last_comma <= COMMA_BACKTRACK:
                 cut = last_comma + 1
                 moved = Chunk(chunk.tokens[cut:], chunk.multipliers[cut:])
                 chunk.tokens, chunk.multipliers = chunk.tokens[:cut], chunk.multipliers[:cut]
@@ -180,9 +176,7 @@ def encode_chunks(
                     "override_settings.CLIP_stop_at_last_layers",
                 )
             final_norm = (
-                encoder.text_model.final_layer_norm
-                if hasattr(encoder, "text_model")
-                else encoder.final_layer_norm
+                encoder.text_model.final_layer_norm if hasattr(encoder, "text_model") else encoder.final_layer_norm
             )
             z = final_norm(out.hidden_states[-clip_skip])
         else:

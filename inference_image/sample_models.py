@@ -7,6 +7,7 @@ of a real model and a 64x64 image takes well under a second on a CPU.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ TEXT_CONFIG: dict[str, Any] = {
 # Annotators: the openpose networks at tiny widths (the loader reads widths from the file).
 OPENPOSE_WIDTH = 8
 
+# How to register each sample: model type and name (annotators must carry the names the server looks up).
+REGISTRATION: dict[str, tuple[str, str]] = {
+    "checkpoint": ("checkpoint", "tiny-sd15"),
+    "controlnet": ("controlnet", "tiny-controlnet"),
+    "vae": ("vae", "tiny-vae"),
+    "lora": ("lora", "tiny-lora"),
+    "embedding": ("embedding", "tiny-embedding"),
+    "openpose_body": ("annotator", "body_pose_model"),
+    "openpose_hand": ("annotator", "hand_pose_model"),
+}
+
 
 def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float = 1.0) -> None:
     """Give every parameter (zero-initialised ones included, e.g. ControlNet zero convs) random values."""
@@ -61,12 +73,11 @@ def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float
         for param in module.parameters():
             if param.ndim == 1 and param.numel() and torch.all(param == 1):
                 continue  # norm scales stay 1 so activations keep a sane range
-            param.copy_(
-                torch.randn(param.shape, generator=generator) * scale / max(1, param[0].numel()) ** 0.5
-            )
+            param.copy_(torch.randn(param.shape, generator=generator) * scale / max(1, param[0].numel()) ** 0.5)
 
 
 def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+    # One metadata entry at most: safetensors writes several in no fixed order, and the files must not vary.
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
@@ -85,9 +96,7 @@ def _components(generator: torch.Generator) -> tuple[Any, Any, Any]:
     return unet, vae, text
 
 
-def _kohya_lora(
-    unet: torch.nn.Module, text: torch.nn.Module, generator: torch.Generator
-) -> dict[str, torch.Tensor]:
+def _kohya_lora(unet: torch.nn.Module, text: torch.nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """A LoRA in the Kohya/WebUI layout: lora_unet_* and lora_te_* keys with lora_down, lora_up and alpha."""
     tensors: dict[str, torch.Tensor] = {}
     unet_suffixes = tuple(f"{a}.{p}" for a in ("attn1", "attn2") for p in ("to_q", "to_k", "to_v", "to_out.0"))
@@ -97,22 +106,31 @@ def _kohya_lora(
     for prefix, name, module in targets:
         key = prefix + name.replace(".", "_")
         assert isinstance(module, torch.nn.Linear)
-        tensors[f"{key}.lora_down.weight"] = (
-            torch.randn(LORA_RANK, module.in_features, generator=generator) * 0.3
-        )
-        tensors[f"{key}.lora_up.weight"] = (
-            torch.randn(module.out_features, LORA_RANK, generator=generator) * 0.3
-        )
+        tensors[f"{key}.lora_down.weight"] = torch.randn(LORA_RANK, module.in_features, generator=generator) * 0.3
+        tensors[f"{key}.lora_up.weight"] = torch.randn(module.out_features, LORA_RANK, generator=generator) * 0.3
         tensors[f"{key}.alpha"] = torch.tensor(float(LORA_RANK))
     return tensors
 
 
+def _openpose_model_module() -> Any:
+    """controlnet_aux's open_pose/model.py alone: importing the package would load every annotator's
+    dependencies (timm, scikit-image...), seconds that the demo's sample step need not pay."""
+    spec = importlib.util.find_spec("controlnet_aux")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("controlnet_aux is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "open_pose" / "model.py"
+    module_spec = importlib.util.spec_from_file_location("_sdcloud_openpose_model", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
 def _openpose_weights(kind: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """The openpose body or hand network cut down in width, in the original file's key layout."""
-    from controlnet_aux.open_pose.model import bodypose_model, handpose_model
-
+    model = _openpose_model_module()
     with torch.device("meta"):
-        skeleton = bodypose_model() if kind == "body" else handpose_model()
+        skeleton = model.bodypose_model() if kind == "body" else model.handpose_model()
     # Input, PAF and heatmap channels keep their size; a stage's input is the maps plus the features.
     stage_input = {185: 38 + 19, 150: 22}
 
@@ -136,7 +154,8 @@ def _openpose_weights(kind: str, generator: torch.Generator) -> dict[str, torch.
 def write_sample_models(directory: Path) -> dict[str, Path]:
     """Write the sample models into `directory` and return their paths by kind.
 
-    Keys: checkpoint, controlnet, vae, lora, embedding, openpose_body, openpose_hand.
+    Keys: checkpoint, controlnet, vae, lora, embedding, openpose_body, openpose_hand (see REGISTRATION
+    for the model type and name each one is registered under). Same bytes on every call.
     """
     from diffusers import ControlNetModel
 
@@ -145,9 +164,7 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     torch.manual_seed(_SEED)  # module constructors draw their initial values from the global generator
     unet, vae, text = _components(generator)
     checkpoint = {
-        **{
-            "model.diffusion_model." + k: v for k, v in unet_to_ldm(unet.state_dict(), LEVELS, LAYERS).items()
-        },
+        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(unet.state_dict(), LEVELS, LAYERS).items()},
         **{"first_stage_model." + k: v for k, v in vae_to_ldm(vae.state_dict(), LEVELS, LAYERS).items()},
         **clip_to_ldm(text.state_dict()),
     }
@@ -160,13 +177,11 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     )
 
     _, other_vae, _ = _components(generator)
-    paths["vae"] = _save(
-        directory / "tiny-vae.safetensors", vae_to_ldm(other_vae.state_dict(), LEVELS, LAYERS)
-    )
+    paths["vae"] = _save(directory / "tiny-vae.safetensors", vae_to_ldm(other_vae.state_dict(), LEVELS, LAYERS))
     paths["lora"] = _save(
         directory / "tiny-lora.safetensors",
         _kohya_lora(unet, text, generator),
-        metadata={"ss_network_module": "networks.lora", "ss_network_dim": str(LORA_RANK)},
+        metadata={"ss_network_module": "networks.lora"},
     )
     paths["embedding"] = _save(
         directory / "tiny-embedding.safetensors",
@@ -178,3 +193,12 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
         paths[f"openpose_{kind}"] = path
     (directory / "sample_models.json").write_text(json.dumps({k: v.name for k, v in paths.items()}, indent=2))
     return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m inference_image.sample_models DIR")
+    for key, path in write_sample_models(Path(sys.argv[1])).items():
+        print(f"{key}\t{REGISTRATION[key][0]}\t{REGISTRATION[key][1]}\t{path}")

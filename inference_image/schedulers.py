@@ -20,12 +20,8 @@ class SamplerSpec:
 SAMPLER_TABLE: dict[str, SamplerSpec] = {
     "Euler": SamplerSpec("EulerDiscreteScheduler"),
     "Euler a": SamplerSpec("EulerAncestralDiscreteScheduler"),
-    "DPM++ 2M": SamplerSpec(
-        "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}
-    ),
-    "DPM++ SDE": SamplerSpec(
-        "DPMSolverSinglestepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}
-    ),
+    "DPM++ 2M": SamplerSpec("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "DPM++ SDE": SamplerSpec("DPMSolverSinglestepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
     "DPM++ 2M SDE": SamplerSpec(
         "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}
     ),
@@ -45,13 +41,9 @@ def scheduler_for(sampler_name: str, schedule_type: str, base_config: dict[str, 
     import diffusers
 
     if sampler_name not in SAMPLERS:
-        raise InvalidJob(
-            f"unknown sampler '{sampler_name}'; supported: {', '.join(SAMPLERS)}", "sampler_name"
-        )
+        raise InvalidJob(f"unknown sampler '{sampler_name}'; supported: {', '.join(SAMPLERS)}", "sampler_name")
     if schedule_type not in SCHEDULE_TYPES:
-        raise InvalidJob(
-            f"unknown scheduler '{schedule_type}'; supported: {', '.join(SCHEDULE_TYPES)}", "scheduler"
-        )
+        raise InvalidJob(f"unknown scheduler '{schedule_type}'; supported: {', '.join(SCHEDULE_TYPES)}", "scheduler")
     base, schedule = split_sampler(sampler_name, schedule_type)
     spec = SAMPLER_TABLE[base]
     cls = getattr(diffusers, spec.scheduler)

@@ -14,17 +14,27 @@ from pydantic import ValidationError
 
 from api_schema.jobs import InferenceFailure, InferenceInput
 from inference_image.errors import JobError
+from inference_image.generation import Runner, run_pipeline
 from inference_image.predictor import Predictor, validation_field, validation_message
 from inference_image.settings import InferenceSettings
 
 log = logging.getLogger("inference_image")
 
 
-def failure(
-    status: int, type_: str, message: str, job_id: str | None = None, field: str | None = None
-) -> JSONResponse:
+def failure(status: int, type_: str, message: str, job_id: str | None = None, field: str | None = None) -> JSONResponse:
     body = InferenceFailure(job_id=job_id, status_code=status, type=type_, message=message, field=field)
     return JSONResponse(body.model_dump(), status_code=status)
+
+
+def runner_for(settings: InferenceSettings) -> Runner:
+    """The denoising runner the settings ask for; the fast one falls back to plain by itself off CUDA."""
+    if settings.fast_path == "off":
+        return run_pipeline
+    from inference_image.fast import FastOptions, FastRunner
+
+    if settings.compile_cache is not None:
+        FastRunner.load_cache(settings.compile_cache)
+    return FastRunner(FastOptions(compile="background" if settings.fast_path == "compiled" else "off"))
 
 
 def create_app(
@@ -35,7 +45,8 @@ def create_app(
     """The app around `predictor` (or a new one for `settings`); setup runs at startup, in a thread by default
     so that /ping answers 'starting' meanwhile."""
     if predictor is None:
-        predictor = Predictor(settings or InferenceSettings())
+        settings = settings or InferenceSettings()
+        predictor = Predictor(settings, runner=runner_for(settings))
 
     def run_setup() -> None:
         try:

@@ -18,6 +18,8 @@ _ENV = {
     "allow_pickle": "SDCLOUD_ALLOW_PICKLE",
     "s3_endpoint_url": "SDCLOUD_S3_ENDPOINT_URL",
     "transfer_concurrency": "SDCLOUD_TRANSFER_CONCURRENCY",
+    "fast_path": "SDCLOUD_FAST_PATH",
+    "compile_cache": "SDCLOUD_COMPILE_CACHE",
 }
 
 
@@ -34,6 +36,12 @@ class InferenceSettings(BaseModel):
     allow_pickle: bool = Field(False, description="load pickled .ckpt/.pt/.bin model files (unsafe)")
     s3_endpoint_url: str | None = None
     transfer_concurrency: int = Field(8, ge=1, le=64)
+    fast_path: Literal["off", "graphs", "compiled"] = Field(
+        "graphs",
+        description="off: the plain diffusers pipeline; graphs: CUDA-graph replay, no compile; compiled: graphs, "
+        "then torch.compile'd graphs built in the background",
+    )
+    compile_cache: Path | None = Field(None, description="compile artifacts saved by FastRunner.save_cache")
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 
     @classmethod

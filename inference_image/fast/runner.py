@@ -64,6 +64,16 @@ class RunInfo:
     tiers: dict[str, list[str]] = field(default_factory=dict)
 
 
+def _fast_device_reason(options: FastOptions, pipe: Any) -> str:
+    """Why the options or the pipeline's device rule the fast path out; empty when they don't."""
+    if not options.enabled:
+        return "fast path disabled"
+    device = torch.device(getattr(pipe, "device", "cpu"))
+    if options.backend != "emulate" and device.type != "cuda":
+        return f"pipeline on {device.type}, CUDA graphs need CUDA"
+    return ""
+
+
 class FastRunner:
     """One per process (per GPU); serves any number of pipelines, keeping graphs per module instance."""
 
@@ -101,6 +111,10 @@ class FastRunner:
         if self.options.compile == "background":
             self._schedule_compiles(list(wrappers.values()))
         return out
+
+    def fuses_lora(self, pipe: Any) -> bool:
+        """Whether LoRAs should be fused into the UNet for `pipe`: graphs replay fused weights, not adapters."""
+        return _fast_device_reason(self.options, pipe) == ""
 
     def __call__(self, pipe: Any, kwargs: dict[str, Any]) -> list[Any]:
         """The container's `Runner` hook: `Predictor(settings, runner=FastRunner())`."""
@@ -174,13 +188,9 @@ class FastRunner:
 
     # -- choosing the path ---------------------------------------------------------------------
     def _plain_reason(self, pipe: Any) -> str:
-        if not self.options.enabled:
-            return "fast path disabled"
-        device = torch.device(getattr(pipe, "device", "cpu"))
-        if self.options.backend == "emulate":
-            pass
-        elif device.type != "cuda":
-            return f"pipeline on {device.type}, CUDA graphs need CUDA"
+        reason = _fast_device_reason(self.options, pipe)
+        if reason:
+            return reason
         for module in self._heavy_modules(pipe).values():
             if "forward" in vars(module) or hasattr(module, "_hf_hook"):
                 return "a module's forward is hooked (offload or another wrapper)"

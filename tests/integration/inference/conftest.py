@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from inference_image.predictor import Predictor
-from inference_image.sample_models import write_sample_models
+from inference_image.sample_models import REGISTRATION, write_sample_models
 from inference_image.settings import InferenceSettings
 from tests.integration.inference.helpers import BUCKET, Server
 
@@ -44,24 +44,15 @@ def s3(moto_s3: None) -> Any:
 @pytest.fixture(scope="module")
 def model_refs(s3: Any, sample_models: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """Every sample model uploaded as a registered model would be, as ModelRef dicts by kind."""
-    types = {
-        "checkpoint": "checkpoint",
-        "controlnet": "controlnet",
-        "vae": "vae",
-        "lora": "lora",
-        "embedding": "embedding",
-        "openpose_body": "annotator",
-        "openpose_hand": "annotator",
-    }
-    names = {"openpose_body": "body_pose_model", "openpose_hand": "hand_pose_model"}
     refs = {}
     for kind, path in sample_models.items():
-        key = f"models/{types[kind]}/{kind}-id/{path.name}"
+        model_type, name = REGISTRATION[kind]
+        key = f"models/{model_type}/{kind}-id/{path.name}"
         s3.upload_file(str(path), BUCKET, key)
         refs[kind] = {
             "id": f"{kind}-id",
-            "name": names.get(kind, f"tiny-{kind}"),
-            "type": types[kind],
+            "name": name,
+            "type": model_type,
             "filename": path.name,
             "bucket": BUCKET,
             "key": key,

@@ -40,7 +40,7 @@ def test_corrupt_checkpoint_is_a_clear_4xx(server, s3, model_refs):
     body = failure_of(invoke(server, job({"checkpoint": ref}, BASE, job_id="corrupt")), 422)
     assert body["type"] == "ModelLoadError"
     assert body["job_id"] == "corrupt"
-    assert "not a readable .safetensors file" in body["message"]
+    assert body["message"].startswith("checkpoint 'corrupt': bad.safetensors is not a readable .safetensors file")
 
 
 def test_a_vae_uploaded_as_checkpoint_is_named(server, s3, model_refs, sample_models):

@@ -63,6 +63,41 @@ def test_inpainting_keeps_the_unmasked_area(server, s3, model_refs):
     assert "Mask blur: 0" in manifest["info"]
 
 
+def test_inpainting_only_masked_with_controlnet(server, s3, model_refs):
+    # Given an "only masked" inpainting job on a small masked square, with a ControlNet unit
+    init = scene()
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (24, 24, 40, 40))
+    unit = controlnet_unit("canny", scene())
+    payload = {
+        **BASE,
+        "steps": 4,
+        "init_images": [b64_png(init)],
+        "mask": b64_png(mask.convert("RGB")),
+        "denoising_strength": 0.8,
+        "inpaint_full_res": True,
+        "inpaint_full_res_padding": 8,
+        "inpainting_fill": 0,
+        "alwayson_scripts": {"controlnet": {"args": [unit]}},
+    }
+    manifest = run(
+        server,
+        job(model_refs, payload, "img2img", "inpaint-cn", controlnets={"tiny-controlnet": model_refs["controlnet"]}),
+    )
+    out, original = pixels(s3, manifest), np.asarray(init).astype(np.int16)
+    # Then only the area around the mask changed, and the infotext says how
+    assert np.abs(out[:10] - original[:10]).max() <= 2
+    assert np.abs(out[26:38, 26:38] - original[26:38, 26:38]).mean() > 5
+    assert "Inpaint area: Only masked, Masked area padding: 8" in manifest["info"]
+    assert "Masked content: fill" in manifest["info"]
+
+
+def test_several_init_images_are_refused(server, model_refs):
+    payload = {**BASE, "steps": 4, "denoising_strength": 0.5, "init_images": [b64_png(scene())] * 2}
+    response = invoke(server, job(model_refs, payload, "img2img", "i2i-two"))
+    assert response.status_code == 400 and response.json()["field"] == "init_images"
+
+
 def controlnet_unit(module: str, image: Image.Image, **fields) -> dict:
     return {
         "enabled": True,
@@ -149,3 +184,18 @@ def test_embedding_by_name_in_the_prompt(server, s3, model_refs):
     # And it is unloaded after the job
     again = run(server, job(model_refs, payload, job_id="emb-2"))
     assert np.array_equal(pixels(s3, again), pixels(s3, as_text))
+
+
+def test_several_loras_at_once_with_their_weights(server, s3, model_refs):
+    # Given two registered LoRAs (the same file under two names) in one prompt
+    loras = {"tiny-lora": model_refs["lora"], "other-lora": {**model_refs["lora"], "id": "other", "name": "other-lora"}}
+    one = run(server, job(model_refs, {**BASE, "prompt": "cube <lora:tiny-lora:0.5>"}, job_id="l-1", loras=loras))
+    two = run(
+        server,
+        job(
+            model_refs, {**BASE, "prompt": "cube <lora:tiny-lora:0.5> <lora:other-lora:0.7>"}, job_id="l-2", loras=loras
+        ),
+    )
+    # Then both apply, and the infotext lists both
+    assert np.abs(pixels(s3, two) - pixels(s3, one)).mean() > 0.5
+    assert 'Lora hashes: "tiny-lora: ' in two["info"] and ", other-lora: " in two["info"]

@@ -29,7 +29,7 @@ def test_txt2img_writes_png_with_infotext_and_answers_manifest(server, s3, model
     assert lines[2].startswith(
         "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 42, Size: 64x64, Model hash: "
     )
-    assert "Model: tiny-checkpoint" in lines[2]
+    assert "Model: tiny-sd15" in lines[2]
     assert manifest["timings"]["total_s"] > 0
 
 

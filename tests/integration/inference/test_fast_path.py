@@ -1,0 +1,67 @@
+"""The container's runner choice, and LoRA jobs on the fast path (fused into the UNet, unfused after)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from inference_image.fast import FastOptions, FastRunner
+from inference_image.generation import run_pipeline
+from inference_image.predictor import Predictor
+from inference_image.server import create_app, runner_for
+from inference_image.settings import InferenceSettings
+from tests.integration.inference.helpers import BASE, Server, image_of, invoke, job
+
+
+def test_the_settings_choose_the_runner(tmp_path):
+    assert runner_for(InferenceSettings(cache_dir=tmp_path, fast_path="off")) is run_pipeline
+    graphs = runner_for(InferenceSettings(cache_dir=tmp_path))
+    compiled = runner_for(InferenceSettings(cache_dir=tmp_path, fast_path="compiled"))
+    assert isinstance(graphs, FastRunner) and graphs.options.compile == "off"
+    assert isinstance(compiled, FastRunner) and compiled.options.compile == "background"
+
+
+@pytest.fixture(scope="module")
+def fast_runner() -> FastRunner:
+    # "emulate" runs the fast runner's static-buffer replay without CUDA, so its LoRA handling is exercised here
+    return FastRunner(FastOptions(backend="emulate", compile="off"))
+
+
+@pytest.fixture(scope="module")
+def fast_server(s3: Any, tmp_path_factory: pytest.TempPathFactory, fast_runner: FastRunner) -> Iterator[Server]:
+    settings = InferenceSettings(cache_dir=tmp_path_factory.mktemp("fast-cache"), device="cpu")
+    with Server(create_app(predictor=Predictor(settings, s3=s3, runner=fast_runner))) as srv:
+        srv.wait_ready()
+        yield srv
+
+
+def pixels(s3: Any, manifest: dict[str, Any]) -> np.ndarray:
+    return np.asarray(image_of(s3, manifest["images"][0])).astype(np.int16)
+
+
+def run(server: Server, body: dict[str, Any]) -> dict[str, Any]:
+    response = invoke(server, body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_lora_job_on_the_fast_path_matches_the_plain_path_and_leaves_the_weights_as_they_were(
+    server, fast_server, fast_runner, s3, model_refs
+):
+    loras = {"tiny-lora": model_refs["lora"]}
+    with_lora = {**BASE, "prompt": BASE["prompt"] + " <lora:tiny-lora:0.9>"}
+
+    # When the same LoRA job runs on the plain and the fast server, then a job without it on the fast one
+    plain = run(server, job(model_refs, with_lora, job_id="fp-plain", loras=loras))
+    fast = run(fast_server, job(model_refs, with_lora, job_id="fp-fast", loras=loras))
+    assert fast_runner.last is not None and fast_runner.last.path == "fast", fast_runner.last
+    plain_after = run(server, job(model_refs, BASE, job_id="fp-plain-after"))
+    fast_after = run(fast_server, job(model_refs, BASE, job_id="fp-fast-after"))
+
+    # Then the fused LoRA draws what the adapter draws, and unfusing restores the UNet
+    assert np.abs(pixels(s3, fast) - pixels(s3, plain)).mean() < 1.0
+    assert np.abs(pixels(s3, fast_after) - pixels(s3, plain_after)).mean() < 1.0
+    assert np.abs(pixels(s3, fast) - pixels(s3, fast_after)).mean() > 1

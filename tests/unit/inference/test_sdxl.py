@@ -1,0 +1,95 @@
+"""The SDXL path (two text encoders, pooled embeddings, SDXL pipelines) on a tiny random SDXL pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from api_schema.payload import parse_payload
+from inference_image.generation import generate, prepare_inputs, run_pipeline
+from inference_image.images import encode_image
+
+
+@pytest.fixture(scope="module")
+def sdxl(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    from inference_image.tokenizer import write_tokenizer
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("sdxl")
+    text = {
+        "vocab_size": 49408,
+        "max_position_embeddings": 77,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "hidden_act": "gelu",
+    }
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32 + 16,
+        attention_head_dim=(2, 4),
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=16 + 6 * 8,
+        transformer_layers_per_block=(1, 1),
+        use_linear_projection=True,
+        sample_size=8,
+        norm_num_groups=32,
+    )
+    pipe = StableDiffusionXLPipeline(
+        vae=AutoencoderKL(
+            block_out_channels=(32,) * 4,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            norm_num_groups=32,
+            latent_channels=4,
+        ),
+        text_encoder=CLIPTextModel(CLIPTextConfig(hidden_size=32, **text)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=16, projection_dim=16, **text)),
+        tokenizer=CLIPTokenizer.from_pretrained(str(write_tokenizer(folder / "tokenizer"))),
+        tokenizer_2=CLIPTokenizer.from_pretrained(str(write_tokenizer(folder / "tokenizer_2", pad_token="!"))),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_sdxl_prompt_embeddings(sdxl):
+    from inference_image.prompts import encode_prompts
+
+    long_prompt = ", ".join(["a (cat:1.2)"] * 40)  # more than 75 tokens: two chunks
+    embeds = encode_prompts(sdxl, long_prompt, "", clip_skip=1)
+    assert embeds["prompt_embeds"].shape == (1, 154, 48)  # both encoders' penultimate states, concatenated
+    assert embeds["negative_prompt_embeds"].shape == (1, 154, 48)
+    assert embeds["pooled_prompt_embeds"].shape == (1, 16)
+    assert torch.count_nonzero(embeds["negative_prompt_embeds"]) == 0  # an empty SDXL negative is zeros
+
+
+def test_sdxl_txt2img_and_img2img(sdxl):
+    payload = parse_payload(
+        "txt2img", {"prompt": "a cube", "width": 64, "height": 64, "steps": 2, "seed": 3, "batch_size": 2}
+    )
+    images = generate(sdxl, payload, prepare_inputs(payload), [], [], 1, [3, 4], run_pipeline)
+    assert [im.size for im in images] == [(64, 64), (64, 64)]
+    payload = parse_payload(
+        "img2img",
+        {
+            "prompt": "a cube",
+            "width": 64,
+            "height": 64,
+            "steps": 4,
+            "seed": 3,
+            "init_images": [encode_image(images[0])],
+            "denoising_strength": 0.5,
+        },
+    )
+    assert generate(sdxl, payload, prepare_inputs(payload), [], [], 1, [3], run_pipeline)[0].size == (64, 64)
