@@ -37,7 +37,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from inference_image.sample_models import write_sample_models
-
     from lambdas.data.jobs import get_job
     from sdcloud.local.stack import LocalStack
     from sdcloud_client import SdCloudClient
