@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,9 +53,12 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
     """Run moto, the API, the SageMaker async emulator and the inference server until Ctrl-C."""
     from sdcloud.local.stack import LOCAL_CONFIG, LocalStack
 
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     stack = LocalStack(port=port, device=_check_device(device), config_path=LOCAL_CONFIG)
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    code = 0
     try:
         with console.status("starting the local stack"):
             stack.start()
@@ -63,18 +69,33 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
             pass
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is taken, most likely
+        errors.print(f"[red]error: the local stack could not start on port {port}: {exc}[/red]")
+        code = 1
+    except Exception:
+        errors.print_exception()
+        code = 1
     finally:
         signal.signal(signal.SIGTERM, previous)
         console.print("stopping")
         stack.stop()
-        LOCAL_CONFIG.unlink(missing_ok=True)
+        if code == 0:  # ours; a failed start must not remove the config of another stack in this directory
+            LOCAL_CONFIG.unlink(missing_ok=True)
+        console.print("stopped")
+        # Everything is stopped and closed; the interpreter's own teardown of torch and friends (loaded once an
+        # endpoint ran) can take seconds more on a busy machine, so end the process here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @app.command("sample-models")
 def sample_models(directory: Path) -> None:
     """Write tiny random-weight models (checkpoint, ControlNet, VAE, LoRA, ...) and print their paths as JSON."""
     from inference_image.sample_models import write_sample_models
+    from sdcloud.local.inference_host import quiet_ml_libraries
 
+    quiet_ml_libraries()
     paths = write_sample_models(directory)
     print(json.dumps({kind: str(path) for kind, path in paths.items()}, indent=2))
 
@@ -94,7 +115,9 @@ def ui(ctx: typer.Context, port: Annotated[int, typer.Option()] = 7860) -> None:
 def demo(out: Annotated[Path, typer.Option(help="where the PNGs go")] = Path("out"), device: Device = "cpu") -> None:
     """Local stack, sample models, upload, endpoint, one txt2img with LoRA, VAE, canny + openpose; then stop."""
     from sdcloud.demo import run_demo
+    from sdcloud.local.inference_host import quiet_ml_libraries
 
+    quiet_ml_libraries()
     run_demo(out, _check_device(device))
 
 

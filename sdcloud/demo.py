@@ -97,13 +97,13 @@ def run_demo(out: Path, device: str = "cpu") -> None:
         console.print("admin created user [bold]demo[/bold]")
         user = SdCloudClient(stack.api_url, created["api_key"])
 
-        admin.create_endpoint(ENDPOINT, "ml.g5.xlarge", 0, 1)
-        console.print(f"admin created endpoint [bold]{ENDPOINT}[/bold] (ml.g5.xlarge, scale to zero)")
-
         with tempfile.TemporaryDirectory(prefix="sdcloud-sample-models-") as directory:
             with console.status("writing tiny random-weight sample models"):
                 paths = write_sample_models(Path(directory))
             names = upload_sample_models(user, paths)
+
+        admin.create_endpoint(ENDPOINT, "ml.g5.xlarge", 0, 1)
+        console.print(f"admin created endpoint [bold]{ENDPOINT}[/bold] (ml.g5.xlarge, scale to zero)")
         wait_endpoint(user, ENDPOINT, timeout=600, interval=0.5)
 
         job = user.create_inference(ENDPOINT, "txt2img", demo_payload(names))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ from rich.table import Table
 
 from sdcloud_client import ClientConfig, SdCloudClient
 
-console = Console()
+# Piped or captured output gets wide lines rather than cut ones; a terminal gets its own width.
+console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
 
@@ -44,7 +46,8 @@ def client_of(ctx: typer.Context) -> SdCloudClient:
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     result = Table(title=title, title_justify="left")
     for column in columns:
-        result.add_column(column)
+        # ids are copied into the next command: never cut them
+        result.add_column(column, no_wrap=column == "id", min_width=32 if column == "id" else None)
     for row in rows:
         result.add_row(*("" if cell is None else str(cell) for cell in row))
     return result

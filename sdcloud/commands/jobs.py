@@ -49,9 +49,9 @@ def jobs_list(ctx: typer.Context,
 
 
 def print_jobs(inferences: list[dict[str, Any]]) -> None:
-    rows = [(j["created_at"], j["task"], j["status"], j["id"], j["endpoint_name"], j.get("error") or "")
+    rows = [(j["created_at"][:19].replace("T", " "), j["task"], j["status"], j["id"], j["endpoint_name"])
             for j in inferences]
-    console.print(table("jobs", ("time", "type", "status", "id", "endpoint", "error"), rows))
+    console.print(table("jobs", ("time (UTC)", "type", "status", "id", "endpoint"), rows))
 
 
 @jobs.command("show")

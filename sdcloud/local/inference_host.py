@@ -68,9 +68,7 @@ class InferenceHost:
             self._ready.set()
 
     def _build_app(self) -> Any:
-        from inference_image.server import create_app
-        from inference_image.settings import InferenceSettings
-
+        create_app, InferenceSettings = _import_server()
         settings = InferenceSettings.model_validate(
             {"cache_dir": self.cache_dir, "device": self.device, "s3_endpoint_url": self.s3_endpoint_url})
         return create_app(settings)
@@ -115,3 +113,35 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _import_server() -> tuple[Any, Any]:
+    """The container's app factory and settings model (imported lazily: torch and diffusers are heavy)."""
+    for attempt in range(3):
+        try:
+            from inference_image.server import create_app
+            from inference_image.settings import InferenceSettings
+
+            return create_app, InferenceSettings
+        except RuntimeError as exc:
+            # Another thread importing diffusers at the same moment can trip the import system's deadlock
+            # detection (diffusers' lazy modules import each other); a second try finds the modules loaded.
+            if type(exc).__name__ != "_DeadlockError" or attempt == 2:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def quiet_ml_libraries() -> None:
+    """Keep a console session readable: no per-load progress bars or deprecation chatter from the ML stack."""
+    import warnings
+
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", module="controlnet_aux|timm")
+    for library in (diffusers_logging, transformers_logging):
+        library.disable_progress_bar()
+        library.set_verbosity_error()

@@ -30,7 +30,8 @@ RETRY_VISIBILITY_S = 2  # locally, a failed item comes back after 2 s rather tha
 
 
 class Loop:
-    """A daemon thread calling `tick()` every `interval` seconds until stopped; a failing tick is logged."""
+    """A daemon thread calling `tick()` until stopped: again at once after a tick that found work (True),
+    else after `interval` seconds; a failing tick is logged."""
 
     name = "loop"
 
@@ -44,13 +45,15 @@ class Loop:
 
     def _run(self) -> None:
         while not self.stopping.is_set():
+            busy = False
             try:
-                self.tick()
+                busy = self.tick()
             except Exception:
                 log.exception("%s failed; trying again", self.name)
-            self.stopping.wait(self.interval)
+            if not busy:
+                self.stopping.wait(self.interval)
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -68,13 +71,13 @@ class ResultsPoller(Loop):
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
         messages = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
             MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
-            return
+            return False
         event = {"Records": [self.record(message) for message in messages]}
         try:
             response = self.notifier.invoke(event) or {}
@@ -91,6 +94,7 @@ class ResultsPoller(Loop):
             self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": RETRY_VISIBILITY_S}
                 for i, m in enumerate(retry)])
+        return True
 
     def record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -163,9 +167,10 @@ class EndpointWatcher(Loop):
         self.described: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()  # known/described are shared with the bring-up threads
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
         with self._lock:
             self._compare()
+        return False
 
     def _compare(self) -> None:
         current = {}
@@ -219,7 +224,7 @@ class Schedule(Loop):
         super().__init__(interval)
         self.handler, self.rule_name, self.region = handler, rule_name, region
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
         self.handler.invoke({
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -231,3 +236,4 @@ class Schedule(Loop):
             "resources": [f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{self.rule_name}"],
             "detail": {},
         })
+        return False

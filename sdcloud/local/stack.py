@@ -45,8 +45,9 @@ HANDLERS = {
     "sweeper": ("lambdas.sweeper.handler", 300.0),
 }
 LOCAL_CONFIG = Path(".sdcloud") / "local.json"
-# The handlers' own logs: quiet by default locally (set these variables to see more).
-LOG_DEFAULTS = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_SERVICE_NAME": "sdcloud-local"}
+# The handlers' and ML libraries' own logs: quiet by default locally (set these variables to see more).
+LOG_DEFAULTS = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_SERVICE_NAME": "sdcloud-local",
+                "DIFFUSERS_VERBOSITY": "error", "TRANSFORMERS_VERBOSITY": "error"}
 
 _active_lock = threading.Lock()
 

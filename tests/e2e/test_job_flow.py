@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -89,3 +90,36 @@ def test_the_endpoint_runs_jobs_in_submission_order(user, models, endpoint, loca
     assert finished == ids
     completed = [job["completed_at"] for job in jobs]
     assert completed == sorted(completed)
+
+
+def test_the_async_emulator_speaks_invoke_endpoint_async_to_boto3(local_stack, endpoint):
+    from botocore.exceptions import ClientError
+
+    runtime, s3 = boto3.client("sagemaker-runtime"), boto3.client("s3")
+    bucket = local_stack.settings.bucket
+    sagemaker_endpoint = f"{local_stack.settings.resource_prefix}-{endpoint}"  # the stack's IAM-scoped name
+
+    # an unknown endpoint is SageMaker's ValidationError
+    try:
+        runtime.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation=f"s3://{bucket}/x.json")
+        raise AssertionError("expected a ValidationError")
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "ValidationError"
+        assert "no-such-endpoint" in exc.response["Error"]["Message"]
+
+    # a request the container refuses: boto3 gets the locations at once, the failure object appears there
+    s3.put_object(Bucket=bucket, Key="inputs/direct.json", Body=b'{"job_id": "direct"}')
+    answer = runtime.invoke_endpoint_async(EndpointName=sagemaker_endpoint, InputLocation=f"s3://{bucket}/inputs/direct.json",
+                                           InferenceId="direct-1", InvocationTimeoutSeconds=60)
+    assert answer["InferenceId"] == "direct-1"
+    assert answer["OutputLocation"] == f"s3://{bucket}/async/success/direct-1.out"
+    assert answer["FailureLocation"] == f"s3://{bucket}/async/failure/direct-1-error.out"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            failure = json.loads(s3.get_object(Bucket=bucket, Key="async/failure/direct-1-error.out")["Body"].read())
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "no failure object"
+            time.sleep(0.2)
+    assert failure["status_code"] == 400 and failure["type"] == "InvalidJob"

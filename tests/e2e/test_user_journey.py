@@ -74,7 +74,7 @@ def test_a_job_that_fails_in_the_container_ends_failed_with_its_reason(user, mod
     # Then: it ends failed, saying why, and without images
     job = wait_job(user, created["id"])
     assert job["status"] == "failed"
-    assert "broken" in job["error"], job["error"]
+    assert "not a readable .safetensors file" in job["error"], job["error"]
     assert job["images"] == []
 
 
