@@ -38,6 +38,10 @@ class CreateUserResponse(BaseModel):
     api_key: str = Field(description="shown once; only its SHA-256 hash is stored")
 
 
+class UserResponse(BaseModel):
+    user: User
+
+
 class UserList(BaseModel):
     users: list[User]
     next_token: str | None = None

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from api_schema.resources import CreateUserRequest, CreateUserResponse, UserList
+from api_schema.resources import CreateUserRequest, CreateUserResponse, UserList, UserResponse
 from lambdas.api.caller import current_caller
 from lambdas.api.responses import no_content, responses
 from lambdas.logic import users
@@ -26,6 +26,12 @@ def list_users(
     limit: Annotated[int, Query(ge=1, le=100)] = 50, next_token: Annotated[str | None, Query()] = None
 ) -> UserList:
     return users.list_users(current_caller(router), limit, next_token)
+
+
+@router.get("/users/me", summary="The user the API key belongs to", tags=TAGS,
+            responses=responses(200, "The caller's user record", 404))
+def current_user() -> UserResponse:
+    return users.current_user(current_caller(router))
 
 
 @router.delete("/users/<name>", summary="Revoke a user: its key stops working (admin)", tags=TAGS,

@@ -35,6 +35,10 @@ def put_user(name: str, role: str, key_hash: str, created_at: str, *, replace: b
     return item
 
 
+def get_user(name: str) -> dict[str, Any] | None:
+    return users_table().get_item(Key={"name": name}).get("Item")
+
+
 def find_by_key_hash(key_hash: str) -> dict[str, Any] | None:
     from boto3.dynamodb.conditions import Key
 

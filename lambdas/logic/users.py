@@ -6,11 +6,11 @@ import hashlib
 import secrets
 from typing import Any
 
-from api_schema.resources import CreateUserRequest, CreateUserResponse, User, UserList
+from api_schema.resources import CreateUserRequest, CreateUserResponse, User, UserList, UserResponse
 from lambdas.data import users as data
 from lambdas.data.jobs import now_iso
 from lambdas.data.pages import decode_token, encode_token
-from lambdas.errors import InvalidInput
+from lambdas.errors import InvalidInput, NotFound
 from lambdas.logic.caller import Caller
 
 KEY_PREFIX = "sdc_"
@@ -40,6 +40,13 @@ def list_users(caller: Caller, limit: int, next_token: str | None) -> UserList:
     caller.require_admin()
     page = data.list_users(limit, decode_token("users", next_token, data.PAGE_KEY))
     return UserList(users=[_user(i) for i in page.items], next_token=encode_token("users", page.next_key))
+
+
+def current_user(caller: Caller) -> UserResponse:
+    item = data.get_user(caller.name)
+    if item is None:  # revoked since the authorizer's answer was cached
+        raise NotFound(f"user '{caller.name}' does not exist", field="x-api-key")
+    return UserResponse(user=_user(item))
 
 
 def revoke_user(caller: Caller, name: str) -> None:

@@ -44,6 +44,15 @@ def test_the_authorizer_passes_user_and_role(gateway, user_key):
     assert policy["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:1:api/v1/*"
 
 
+def test_any_user_reads_who_its_key_belongs_to(gateway, admin_key, user_key):
+    mine = gateway.get("/users/me", key=user_key)
+
+    assert mine.status == 200
+    assert mine.body["user"]["name"] == "alice" and mine.body["user"]["role"] == "user"
+    assert gateway.get("/users/me", key=admin_key).body["user"]["role"] == "admin"
+    assert gateway.get("/users/me").status == 401
+
+
 def test_a_plain_user_may_not_manage_users(gateway, user_key):
     assert gateway.post("/users", key=user_key, json_body={"name": "mallory"}).status == 403
     assert gateway.get("/users", key=user_key).status == 403

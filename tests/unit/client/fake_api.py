@@ -45,7 +45,6 @@ class FakeApi:
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    has_users_me: bool = True  # False: an API without GET /users/me
     refuse_part_puts: int = 0  # the next N part PUTs fail with 403 (an expired URL)
     drop_connection_after_parts: int | None = None  # stop accepting parts after this many (simulated crash)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -125,7 +124,7 @@ class FakeApi:
             (
                 "/users/me",
                 "GET",
-                lambda u, d, q: (200, {"user": u}) if self.has_users_me else (404, {"message": "Not found"}),
+                lambda u, d, q: (200, {"user": u}),
             ),
             ("/users", "POST", self._create_user),
             ("/users", "GET", self._list_users),

@@ -131,12 +131,6 @@ def test_connection_test_tells_unreachable_bad_key_and_user(api: FakeApi, servic
     assert service.test_connection(api.url, ADMIN_KEY) == "OK: connected as user admin (admin)"
 
 
-def test_connection_test_without_a_users_me_route_checks_the_key(api: FakeApi, service: PanelService) -> None:
-    api.has_users_me = False
-    assert service.test_connection(api.url, "wrong").startswith("Bad API key")
-    assert service.test_connection(api.url, ADMIN_KEY) == "OK: connected, the API key is accepted"
-
-
 def test_require_endpoint_refuses_none_and_not_inservice(service: PanelService) -> None:
     with pytest.raises(PanelError, match="No endpoint selected"):
         service.require_endpoint(None)
