@@ -60,34 +60,52 @@ def list_endpoints(limit: int, start_key: dict[str, Any] | None, status: str | N
     return page
 
 
-def set_status(name: str, status: str, failure_reason: str | None = None) -> bool:
-    """Record a SageMaker status; a Deleting endpoint only stays Deleting. False when nothing changed."""
+def set_status(name: str, status: str) -> bool:
+    """Record a status the control plane chose (now); False when nothing changed."""
+    return mirror_status(name, status, None, now_iso()) is not None
+
+
+def mirror_status(
+    name: str, status: str, failure_reason: str | None, at: str, latest: str | None = None
+) -> dict[str, Any] | None:
+    """Write the status and `updated_at = at` unless the stored `updated_at` is later than `latest` (default
+    `at`); the updated item, or None when the endpoint is unknown or the change is stale.
+
+    A status change carries the time SageMaker emitted it; `updated_at` is ISO-8601 UTC as `now_iso()` writes
+    it, so strings compare as times and a late, out-of-order event never overwrites a newer state. A Deleting
+    endpoint stays Deleting."""
     from botocore.exceptions import ClientError
 
-    values: dict[str, Any] = {":s": status, ":now": now_iso()}
-    update = "SET #s = :s, updated_at = :now"
+    update = "SET #status = :status, #updated_at = :at"
+    values: dict[str, Any] = {":status": status, ":at": at, ":latest": latest or at}
     if failure_reason:
-        update += ", failure_reason = :reason"
+        update += ", #failure_reason = :reason"
         values[":reason"] = failure_reason
     else:
-        update += " REMOVE failure_reason"
-    condition = "attribute_exists(#n)"
+        update += " REMOVE #failure_reason"
+    condition = "attribute_exists(#name) AND (attribute_not_exists(#updated_at) OR #updated_at <= :latest)"
     if status != "Deleting":
-        condition += " AND #s <> :deleting"
+        condition += " AND #status <> :deleting"
         values[":deleting"] = "Deleting"
     try:
-        endpoints_table().update_item(
+        response = endpoints_table().update_item(
             Key={"name": name},
             UpdateExpression=update,
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#s": "status", "#n": "name"},
+            ExpressionAttributeNames={
+                "#name": "name",
+                "#status": "status",
+                "#updated_at": "updated_at",
+                "#failure_reason": "failure_reason",
+            },
             ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
+            return None
         raise
-    return True
+    return dict(from_dynamo(response["Attributes"]))
 
 
 def delete_endpoint_item(name: str) -> None:

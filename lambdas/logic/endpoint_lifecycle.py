@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.data import autoscaling
-from lambdas.data.endpoint_status import mark_autoscaling_registered, mirror_status
-from lambdas.data.endpoints import delete_endpoint_item, get_endpoint
+from lambdas.data.endpoint_status import mark_autoscaling_registered
+from lambdas.data.endpoints import delete_endpoint_item, get_endpoint, mirror_status
 from lambdas.data.sagemaker import endpoint_exists
 
 # SageMaker's EndpointStatus (lower case, no underscores) -> the status the REST contract shows.

@@ -13,14 +13,14 @@ import base64
 import fnmatch
 import json
 import logging
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sdcloud.local.http_server import BackgroundHTTPServer
 from sdcloud.local.lambda_runtime import ACCOUNT, LambdaFunction
 
 log = logging.getLogger(__name__)
@@ -204,24 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("gateway: " + format, *args)
 
 
-class GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
+class GatewayServer(BackgroundHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, gateway: ApiGateway, host: str = "127.0.0.1", port: int = 0) -> None:
         self.gateway = gateway
-        super().__init__((host, port), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, name="sdcloud-gateway", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(_Handler, host, port, "sdcloud-gateway")

@@ -20,12 +20,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
 import requests
 
+from sdcloud.local.http_server import BackgroundHTTPServer
 from sdcloud.local.inference_host import InferenceHost, InvocationResult
 
 log = logging.getLogger(__name__)
@@ -304,25 +305,12 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("sagemaker-runtime: " + format, *args)
 
 
-class AsyncInferenceServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class AsyncInferenceServer(BackgroundHTTPServer):
     def __init__(self, emulator: AsyncInferenceEmulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.emulator = emulator
-        super().__init__((host, port), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, name="sdcloud-sagemaker-runtime", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__(_Handler, host, port, "sdcloud-sagemaker-runtime")
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
+        super().stop()
         self.emulator.stop()
 
