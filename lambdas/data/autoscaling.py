@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.data.aws import client
+from lambdas.data.sagemaker import VARIANT
 
 NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -22,7 +23,7 @@ SCALE_OUT_COOLDOWN_S = 120
 
 
 def resource_id(endpoint: str) -> str:
-    return f"endpoint/{endpoint}/variant/AllTraffic"
+    return f"endpoint/{endpoint}/variant/{VARIANT}"
 
 
 def target_tracking_policy_name(endpoint: str) -> str:

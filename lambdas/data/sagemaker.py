@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.data.aws import client
+from lambdas.data.results_store import ASYNC_FAILURE_PREFIX, ASYNC_OUTPUT_PREFIX
 from lambdas.data.storage import s3_uri
 from lambdas.settings import settings
 
@@ -70,8 +71,8 @@ def create_endpoint(name: str, model_name: str, config_name: str, instance_type:
             AsyncInferenceConfig={
                 "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1},
                 "OutputConfig": {
-                    "S3OutputPath": s3_uri("async/success/"),
-                    "S3FailurePath": s3_uri("async/failure/"),
+                    "S3OutputPath": s3_uri(ASYNC_OUTPUT_PREFIX),
+                    "S3FailurePath": s3_uri(ASYNC_FAILURE_PREFIX),
                     "NotificationConfig": {"SuccessTopic": s.success_topic_arn, "ErrorTopic": s.error_topic_arn},
                 },
             },
