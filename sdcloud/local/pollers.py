@@ -120,6 +120,22 @@ class _Known:
     status: str  # the last status announced, SageMaker event spelling
 
 
+def eventbridge_event(detail_type: str, source: str, region: str, resources: list[str],
+                      detail: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge envelope a rule's Lambda target receives."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": resources,
+        "detail": detail,
+    }
+
+
 def endpoint_event(endpoint: dict[str, Any], status: str, region: str, failure_reason: str | None = None
                    ) -> dict[str, Any]:
     """An EventBridge "SageMaker Endpoint State Change" event for a DescribeEndpoint-like dict."""
@@ -142,17 +158,8 @@ def endpoint_event(endpoint: dict[str, Any], status: str, region: str, failure_r
     }
     if failure_reason:
         detail["FailureReason"] = failure_reason
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "SageMaker Endpoint State Change",
-        "source": "aws.sagemaker",
-        "account": ACCOUNT,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [endpoint["EndpointArn"]],
-        "detail": detail,
-    }
+    return eventbridge_event("SageMaker Endpoint State Change", "aws.sagemaker", region,
+                             [endpoint["EndpointArn"]], detail)
 
 
 class EndpointWatcher(Loop):
@@ -225,15 +232,6 @@ class Schedule(Loop):
         self.handler, self.rule_name, self.region = handler, rule_name, region
 
     def tick(self) -> bool:
-        self.handler.invoke({
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": ACCOUNT,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.region,
-            "resources": [f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{self.rule_name}"],
-            "detail": {},
-        })
+        rule_arn = f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{self.rule_name}"
+        self.handler.invoke(eventbridge_event("Scheduled Event", "aws.events", self.region, [rule_arn], {}))
         return False
