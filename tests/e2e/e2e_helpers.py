@@ -10,6 +10,8 @@ from typing import Any
 
 import requests
 
+from tests.integration.api.gateway_events import upload_parts
+
 ENDPOINT = "e2e"
 MODEL_TYPES = {"checkpoint": "checkpoint", "controlnet": "controlnet", "vae": "vae", "lora": "lora",
                "embedding": "embedding", "openpose_body": "annotator", "openpose_hand": "annotator"}
@@ -44,14 +46,7 @@ def upload_over_http(api: Api, path: Path, name: str, type: str) -> tuple[dict[s
     """Register a model, PUT each part to its presigned S3 URL, complete; return the model and the part count."""
     created = api.ok("POST", "/models", 201, json={"name": name, "type": type, "filename": path.name,
                                                     "size_bytes": path.stat().st_size})
-    upload = created["upload"]
-    data = path.read_bytes()
-    parts = []
-    for part in upload["parts"]:
-        start = (part["part_number"] - 1) * upload["part_size"]
-        response = requests.put(part["url"], data=data[start:start + upload["part_size"]], timeout=60)
-        assert response.status_code == 200, response.text
-        parts.append({"part_number": part["part_number"], "etag": response.headers["ETag"]})
+    parts = upload_parts(created["upload"], path.read_bytes())
     model = api.ok("POST", f"/models/{created['model']['id']}/complete", json={"parts": parts})["model"]
     return model, len(parts)
 
