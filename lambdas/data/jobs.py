@@ -39,8 +39,13 @@ PENDING = "1"
 PAGE_KEY = {"id", "owner", "created_at"}  # the LastEvaluatedKey of index by_owner
 
 
+def iso(moment: datetime) -> str:
+    """A UTC time as every table stores it: ISO-8601 with microseconds, so strings compare as times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso(datetime.now(UTC))
 
 
 def to_dynamo(value: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from lambdas.data import autoscaling
 from lambdas.data.endpoint_status import mark_autoscaling_registered
 from lambdas.data.endpoints import delete_endpoint_item, get_endpoint, mirror_status
+from lambdas.data.jobs import iso
 from lambdas.data.sagemaker import endpoint_exists
 
 # SageMaker's EndpointStatus (lower case, no underscores) -> the status the REST contract shows.
@@ -66,7 +67,7 @@ class StateChange:
         except ValueError as exc:
             raise MalformedEvent(f"time is not an ISO-8601 time: {event.get('time')!r}") from exc
         reason = detail.get("FailureReason")
-        return cls(name, status, at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), str(reason) if reason else None)
+        return cls(name, status, iso(at), str(reason) if reason else None)
 
 
 def apply_state_change(change: StateChange) -> str:
