@@ -19,7 +19,7 @@ _ENV = {
     "s3_endpoint_url": "SDCLOUD_S3_ENDPOINT_URL",
     "transfer_concurrency": "SDCLOUD_TRANSFER_CONCURRENCY",
     "fast_path": "SDCLOUD_FAST_PATH",
-    "compiled_dir": "SDCLOUD_COMPILED_DIR",
+    "compile_cache": "SDCLOUD_COMPILE_CACHE",
 }
 
 
@@ -38,12 +38,10 @@ class InferenceSettings(BaseModel):
     transfer_concurrency: int = Field(8, ge=1, le=64)
     fast_path: Literal["off", "graphs", "compiled"] = Field(
         "graphs",
-        description="off: the plain diffusers pipeline; graphs: CUDA-graph replay, no compile; compiled: graphs "
-        "of ahead-of-time compiled packages, loaded from compiled_dir, built in the background where missing",
+        description="off: the plain diffusers pipeline; graphs: CUDA-graph replay, no compile; compiled: graphs, "
+        "then torch.compile'd graphs built in the background",
     )
-    compiled_dir: Path | None = Field(
-        None, description="compiled packages (fast.aot), kept across restarts; default: <cache_dir>/compiled"
-    )
+    compile_cache: Path | None = Field(None, description="compile artifacts saved by FastRunner.save_cache")
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 
     @classmethod

@@ -169,3 +169,21 @@ def test_img2img_matches_the_plain_pipeline(pipe):
     plain = img2img(image=init, strength=0.6, **kwargs).images
     assert runner.last is not None and runner.last.path == "fast"
     np.testing.assert_allclose(fast, plain, atol=1e-4)
+
+
+def test_the_runner_does_not_keep_an_evicted_pipeline_alive():
+    import gc
+    import weakref
+
+    pipe = build_pipeline("tiny", controlnets=1, seed=9)
+    runner = emulated()
+    runner.run(pipe, **call_kwargs(image=control_image(SIZE, SIZE)))
+    assert len(runner._wrappers) == 3
+    unet = weakref.ref(pipe.unet)
+
+    # When the model pool drops its last reference to the pipeline
+    del pipe
+    gc.collect()
+
+    # Then its modules, and the graphs kept for them, are gone
+    assert unet() is None and len(runner._wrappers) == 0
