@@ -32,9 +32,10 @@ def runner_for(settings: InferenceSettings) -> Runner:
         return run_pipeline
     from inference_image.fast import FastOptions, FastRunner
 
-    if settings.compile_cache is not None:
-        FastRunner.load_cache(settings.compile_cache)
-    return FastRunner(FastOptions(compile="background" if settings.fast_path == "compiled" else "off"))
+    if settings.fast_path == "graphs":
+        return FastRunner(FastOptions(compile="off"))
+    artifact_dir = settings.compiled_dir or settings.cache_dir / "compiled"
+    return FastRunner(FastOptions(compile="background", artifact_dir=artifact_dir))
 
 
 def create_app(

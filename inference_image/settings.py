@@ -19,7 +19,7 @@ _ENV = {
     "s3_endpoint_url": "SDCLOUD_S3_ENDPOINT_URL",
     "transfer_concurrency": "SDCLOUD_TRANSFER_CONCURRENCY",
     "fast_path": "SDCLOUD_FAST_PATH",
-    "compile_cache": "SDCLOUD_COMPILE_CACHE",
+    "compiled_dir": "SDCLOUD_COMPILED_DIR",
 }
 
 
@@ -38,10 +38,12 @@ class InferenceSettings(BaseModel):
     transfer_concurrency: int = Field(8, ge=1, le=64)
     fast_path: Literal["off", "graphs", "compiled"] = Field(
         "graphs",
-        description="off: the plain diffusers pipeline; graphs: CUDA-graph replay, no compile; compiled: graphs, "
-        "then torch.compile'd graphs built in the background",
+        description="off: the plain diffusers pipeline; graphs: CUDA-graph replay, no compile; compiled: graphs "
+        "of ahead-of-time compiled artifacts, loaded from compiled_dir, built in the background where missing",
     )
-    compile_cache: Path | None = Field(None, description="compile artifacts saved by FastRunner.save_cache")
+    compiled_dir: Path | None = Field(
+        None, description="compiled artifacts (fast.aot), kept across restarts; default: <cache_dir>/compiled"
+    )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 
     @classmethod

@@ -1,14 +1,17 @@
 """Plain diffusers against the fast path, in one process on one GPU (issue 4's GPU check, issue 8).
 
-    python -m inference_image.benchmarks.bench main --out DIR --cache DIR/compile-cache.bin
-    python -m inference_image.benchmarks.bench warm --out DIR --cache DIR/compile-cache.bin
+    python -m inference_image.benchmarks.bench main --out DIR --work DIR/work
+    python -m inference_image.benchmarks.bench warm --out DIR --work DIR/work
 
 `main` builds SD 1.5-architecture pipelines with random weights (fp16, 512x512, 30 steps, CFG 7,
-DPM++ 2M Karras, end to end to PIL images), times the plain pipeline for txt2img at batch 1 and 8 and
-with one and two ControlNet units, then the fast path's two tiers (CUDA graphs of the eager modules;
-CUDA graphs of the compiled modules), compares each fast image with the plain one of the same seed
-(PSNR), and saves the compile cache artifacts. `warm` is a fresh process that loads those artifacts
-and reports how soon it serves at each tier. Both print a table and write JSON under --out.
+DPM++ 2M Karras, end to end to PIL images), builds the compiled artifacts every variant needs (child
+processes, all at once, before anything is timed), then times the plain pipeline for txt2img at batch
+1 and 8 and with one and two ControlNet units, and the fast path's tiers (CUDA graphs of the eager
+modules; CUDA graphs of the compiled artifacts), and compares each fast image with the plain one of the
+same seed (PSNR). It also writes a 2 GB checkpoint in the WebUI layout and builds the artifacts of the
+pipeline the container's loader makes of it. `warm` is a fresh process that loads that checkpoint and
+reports how soon it serves at full speed from the persisted artifacts. Both print a table and write
+JSON under --out.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference_image.benchmarks.models import build_pipeline, control_image
+from inference_image.benchmarks.models import build_pipeline, control_image, scheduler, write_sd15_checkpoint
 from inference_image.fast import FastOptions, FastRunner
+from inference_image.fast.aot import BuildOptions
 
 CFG = 7.0
 PROMPT = "a photograph of an astronaut riding a horse on the moon, highly detailed"
@@ -53,8 +57,18 @@ class Setup:
     def smoke() -> Setup:
         return Setup("tiny", "cpu", torch.float32, 32, 3, 1, "emulate", "eager")
 
-    def options(self, **kw: Any) -> FastOptions:
-        return FastOptions(backend=self.backend, compile_backend=self.compile_backend, **kw)  # type: ignore[arg-type]
+    def options(self, variant: str, work: Path) -> FastOptions:
+        """graphs: CUDA graphs of the eager modules; compiled: of the ahead-of-time compiled artifacts."""
+        if variant == "graphs":
+            return FastOptions(backend=self.backend, compile="off")  # type: ignore[arg-type]
+        build = BuildOptions(backend=self.compile_backend)
+        return FastOptions(
+            backend=self.backend,  # type: ignore[arg-type]
+            compile="background",
+            artifact_dir=work / "artifacts",
+            build=build,
+            build_workers=int(os.environ.get("BENCH_BUILD_WORKERS", "8")),
+        )
 
 
 @dataclass
@@ -114,13 +128,15 @@ class Bench:
         for pipe in self.pipes.values():
             pipe.set_progress_bar_config(disable=True)
 
-    def kwargs(self, config: str, batch: int, seed: int, output_type: str) -> dict[str, Any]:
+    def kwargs(
+        self, config: str, batch: int, seed: int, output_type: str, steps: int = 0, size: tuple[int, int] = (0, 0)
+    ) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "prompt": PROMPT,
             "negative_prompt": NEGATIVE,
-            "height": self.setup.size,
-            "width": self.setup.size,
-            "num_inference_steps": self.setup.steps,
+            "height": size[1] or self.setup.size,
+            "width": size[0] or self.setup.size,
+            "num_inference_steps": steps or self.setup.steps,
             "guidance_scale": CFG,
             "num_images_per_prompt": batch,
             "generator": torch.Generator(self.setup.device).manual_seed(seed),
@@ -186,8 +202,40 @@ def print_table(rows: list[Row]) -> str:
     return table
 
 
+def checkpoint_pipeline(setup: Setup, work: Path) -> Any:
+    """The txt2img pipeline the container's own loader makes of the checkpoint on local disk (2 GB for sd15)."""
+    from inference_image.checkpoints import ConfigFolders, load_checkpoint
+
+    pipe = load_checkpoint(work / "checkpoint.safetensors", ConfigFolders(work / "configs"), setup.dtype, False)
+    pipe.to(setup.device)
+    pipe.scheduler = scheduler()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_artifacts(
+    setup: Setup, bench: Bench, work: Path, variants: list[str], configs: list[tuple[str, int]]
+) -> dict[str, Any]:
+    """Queue every artifact the timed runs need (a 2-step call per config on the graph tier starts the
+    builds), the checkpoint pipeline's too, and wait for all: no build overlaps a timed call."""
+    started = time.perf_counter()
+    runners = {v: FastRunner(setup.options(v, work)) for v in variants if v != "graphs"}
+    calls = [(runner, bench.pipes[c], c, b) for v, runner in runners.items() for c, b in configs]
+    if "compiled" in runners:
+        checkpoint = checkpoint_pipeline(setup, work)
+        calls += [(runners["compiled"], checkpoint, "txt2img", 1)]
+    for runner, pipe, config, batch in calls:
+        runner.run(pipe, **bench.kwargs(config, batch, 0, "pil", steps=2))
+    failures = []
+    for runner in runners.values():
+        runner.wait_for_compiles()
+        runner.close()
+        failures += [f for _, w in runner._wrappers.items() for f in w[1].stats.failures]
+    return {"build_all_s": time.perf_counter() - started, "build_failures": failures}
+
+
 def run_main(
-    setup: Setup, out: Path, cache: Path, variants: list[str], configs: list[tuple[str, int]] = CONFIGS
+    setup: Setup, out: Path, work: Path, variants: list[str], configs: list[tuple[str, int]] = CONFIGS
 ) -> list[Row]:
     bench = Bench(setup)
     bench.build()
@@ -198,6 +246,16 @@ def run_main(
     def save() -> None:
         (out / "main.json").write_text(json.dumps({**report, "rows": [asdict(r) for r in rows]}, indent=1))
 
+    if setup.arch == "sd15":
+        write_sd15_checkpoint(work / "checkpoint.safetensors", setup.device)
+    else:
+        from inference_image.sample_models import write_sample_models
+
+        write_sample_models(work / "samples")["checkpoint"].replace(work / "checkpoint.safetensors")
+    report.update(build_artifacts(setup, bench, work, variants, configs))
+    print(f"artifacts built in {report['build_all_s']:.1f} s; failures: {report['build_failures']}", flush=True)
+    save()
+
     for config, batch in configs:
         row, images = bench.measure(config, batch, "plain", lambda p, **kw: p(**kw))
         plain[(config, batch)] = (row, images)
@@ -206,9 +264,7 @@ def run_main(
         save()
 
     for variant in variants:
-        compile_policy = "off" if variant == "graphs" else "sync"
-        options = setup.options(compile=compile_policy, coordinate_descent_tuning=variant == "compiled-cdt")
-        runner = FastRunner(options)
+        runner = FastRunner(setup.options(variant, work))
         for config, batch in configs:
             try:
                 row, images = bench.measure(config, batch, variant, runner.run)
@@ -223,10 +279,7 @@ def run_main(
             rows.append(row)
             print(row, flush=True)
             save()
-        if compile_policy == "sync":
-            start = time.perf_counter()
-            report["cache_bytes"] = FastRunner.save_cache(cache)
-            report["cache_save_s"] = time.perf_counter() - start
+        runner.close()
         del runner
         gc.collect()
         if torch.cuda.is_available():
@@ -236,45 +289,52 @@ def run_main(
     return rows
 
 
-def run_warm(setup: Setup, out: Path, cache: Path, process_start: float) -> dict[str, float]:
-    """A fresh process: how soon is it fast, at each tier, with the persisted cache."""
-    marks: dict[str, float] = {"imports_done": time.time() - process_start}
-    bench = Bench(setup)
-    bench.build()
+def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[str, Any]:
+    """A fresh process with the checkpoint on local disk and the artifacts persisted by `main`."""
+    marks: dict[str, Any] = {"imports_done": time.time() - process_start}
+    bench = Bench(setup)  # only for its call arguments
+    pipe = checkpoint_pipeline(setup, work)
     _sync()
-    marks["pipeline_on_gpu"] = time.time() - process_start
-    start = time.perf_counter()
-    marks["cache_loaded"] = float(FastRunner.load_cache(cache))
-    marks["cache_load_s"] = time.perf_counter() - start
-    runner = FastRunner(setup.options(compile="background"))
-    pipe = bench.pipes["txt2img"]
+    marks["checkpoint_on_gpu"] = time.time() - process_start
+    runner = FastRunner(setup.options("compiled", work))
     kw = bench.kwargs
-    t, _ = _timed(lambda: runner.run(pipe, **kw("txt2img", 1, 1, "pil")))
-    marks["first_image_graph_tier_s"] = t
-    marks["first_image_done"] = time.time() - process_start
-    t, _ = _timed(lambda: runner.run(pipe, **kw("txt2img", 1, 2, "pil")))
-    marks["second_image_while_compiling_s"] = t
-    runner.wait_for_compiles()
-    marks["compiled_ready"] = time.time() - process_start
-    t, _ = _timed(lambda: runner.run(pipe, **kw("txt2img", 1, 3, "pil")))
-    marks["first_compiled_call_s"] = t  # includes the compiled graph's capture
-    times = [_timed(lambda: runner.run(pipe, **kw("txt2img", 1, 4, "pil")))[0] for _ in range(3)]
-    marks["steady_s_image"] = float(np.median(times))
-    marks["full_speed_at"] = time.time() - process_start
-    marks["tiers"] = json.dumps(runner.last.tiers if runner.last else {})  # type: ignore[assignment]
 
-    # checkpoint switch: a second pipeline (other weights) already in GPU memory
-    other = Bench(setup)
-    other.build(seed=1)
-    pipe_b = other.pipes["txt2img"]
-    t, _ = _timed(lambda: runner.run(pipe_b, **kw("txt2img", 1, 1, "pil")))
-    marks["switch_first_call_s"] = t
+    def timed(target: Any, seed: int, **extra: Any) -> float:
+        return _timed(lambda: runner.run(target, **kw("txt2img", 1, seed, "pil", **extra)))[0]
+
+    marks["first_image_s"] = timed(pipe, 1)  # picks up the artifacts, captures their graphs
+    marks["first_image_done"] = time.time() - process_start
+    marks["first_image_tiers"] = runner.last.tiers if runner.last else {}
+    marks["steady_s_image"] = float(np.median([timed(pipe, 2 + i) for i in range(3)]))
+    marks["full_speed_at"] = time.time() - process_start
+
+    # a LoRA fused into the UNet in place: same artifacts, same graphs, nothing built
+    from peft import LoraConfig
+
+    pipe.unet.add_adapter(LoraConfig(r=8, lora_alpha=8, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    for module in pipe.unet.modules():
+        if hasattr(module, "merge") and hasattr(module, "active_adapters"):
+            module.merge()
+    marks["lora_fused_first_s"] = timed(pipe, 5)
+    marks["lora_fused_tiers"] = runner.last.tiers if runner.last else {}
+    marks["lora_fused_steady_s"] = float(np.median([timed(pipe, 6 + i) for i in range(3)]))
+
+    # checkpoint switch: a second pipeline of the architecture already on the GPU
+    other = checkpoint_pipeline(setup, work)
+    marks["switch_first_call_s"] = timed(other, 1)
+    marks["switch_tiers"] = runner.last.tiers if runner.last else {}
+    marks["switch_steady_s_image"] = float(np.median([timed(other, 4 + i) for i in range(3)]))
+
+    # a shape with no artifact: served at once on the graph tier while a child process builds it
+    shape = {"size": (768, 512)}
+    marks["new_shape_first_s"] = timed(pipe, 1, **shape)
+    marks["new_shape_while_building_s"] = float(np.median([timed(pipe, 2 + i, **shape) for i in range(3)]))
     start = time.perf_counter()
     runner.wait_for_compiles()
-    marks["switch_compile_s"] = time.perf_counter() - start
-    runner.run(pipe_b, **kw("txt2img", 1, 1, "pil"))
-    times = [_timed(lambda: runner.run(pipe_b, **kw("txt2img", 1, 4, "pil")))[0] for _ in range(3)]
-    marks["switch_steady_s_image"] = float(np.median(times))
+    marks["new_shape_build_wait_s"] = time.perf_counter() - start
+    timed(pipe, 1, **shape)
+    marks["new_shape_compiled_s"] = float(np.median([timed(pipe, 2 + i, **shape) for i in range(3)]))
+    marks["new_shape_tiers"] = runner.last.tiers if runner.last else {}
     (out / "warm.json").write_text(json.dumps({"env": environment(), "marks": marks}, indent=1))
     for name, value in marks.items():
         print(f"{name}: {value}", flush=True)
@@ -287,7 +347,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("phase", choices=["main", "warm"])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--work", type=Path, required=True, help="checkpoint, configs and artifacts")
     parser.add_argument("--variants", default="graphs,compiled")
     parser.add_argument("--configs", default="", help="e.g. txt2img:8,cn2:1 (default: all)")
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU: checks the script only")
@@ -296,9 +356,9 @@ def main() -> None:
     setup = Setup.smoke() if args.smoke else Setup()
     if args.phase == "main":
         configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",") if c] or CONFIGS
-        run_main(setup, args.out, args.cache, [v for v in args.variants.split(",") if v], configs)
+        run_main(setup, args.out, args.work, [v for v in args.variants.split(",") if v], configs)
     else:
-        run_warm(setup, args.out, args.cache, process_start)
+        run_warm(setup, args.out, args.work, process_start)
 
 
 if __name__ == "__main__":

@@ -171,3 +171,32 @@ def control_image(height: int, width: int, seed: int = 0) -> Any:
     g = torch.Generator().manual_seed(seed)
     pixels = (torch.rand(height, width, 3, generator=g) > 0.9).to(torch.uint8) * 255
     return Image.fromarray(pixels.numpy())
+
+
+def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
+    """A 2 GB fp16 SD 1.5-architecture checkpoint with random weights in the WebUI single-file layout
+    (what users upload), for measuring a start from local disk through the container's loader."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from inference_image.ldm_layout import clip_to_ldm, unet_to_ldm, vae_to_ldm
+
+    cfg: dict[str, dict[str, Any]] = _SD15  # type: ignore[assignment]
+    torch.manual_seed(seed)
+    with torch.device(device):
+        unet: Any = UNet2DConditionModel(**cfg["unet"])
+        vae: Any = AutoencoderKL(**cfg["vae"])
+        text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, **cfg["text"]))
+
+    def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(torch.float16).cpu().contiguous() for k, v in state.items()}
+
+    tensors = {
+        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(half(unet.state_dict()), 4, 2).items()},
+        **{"first_stage_model." + k: v for k, v in vae_to_ldm(half(vae.state_dict()), 4, 2).items()},
+        **clip_to_ldm(half(text.state_dict())),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path

@@ -12,7 +12,6 @@ static buffers: the CPU tests exercise the buffer, signature and output logic wi
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
@@ -85,17 +84,30 @@ class _Scalar:
     value: float
 
 
+class CompiledSource(Protocol):
+    """Where a signature's compiled forward comes from (`aot.ArtifactSource`); `signature` is a stable string."""
+
+    def ready(self, signature: str) -> Fn | None: ...
+
+    def build(self, signature: str, inputs: list[Any], spec: pytree.TreeSpec) -> None: ...
+
+
 @dataclass
 class _Entry:
     """One signature: its static input buffers, the graph (None until captured) and its tier."""
 
+    signature: str
     static_inputs: list[Any]
     tensor_slots: list[int]
     scalar_slots: list[int]
+    spec: pytree.TreeSpec
     out_spec: pytree.TreeSpec | None = None
     graph: Graph | None = None
     compiled: bool = False
+    compiled_fn: Fn | None = None
     compile_state: str = "none"  # none | running | ready | failed
+    # the inputs a build traces with, copied to the host here: a build thread must not touch the GPU
+    example: list[Any] | None = None
     calls: int = 0
     error: str | None = None
 
@@ -111,11 +123,12 @@ class GraphStats:
 class GraphedForward:
     """Callable that replaces `module.forward`; see the module docstring.
 
-    `eager` is the module's own forward; `compiled` (optional) is its torch.compile'd twin, used for
-    a signature once `compile_ready(key)` holds, which `compile_signature` (sync or from a background
-    thread) brings about. `scalar_kwargs` name float keyword arguments that are fed to the graph as
-    0-dim tensors instead of being part of the signature (ControlNet's `conditioning_scale`, which
-    the pipeline switches between the unit's weight and 0 at guidance_start/end).
+    `eager` is the module's own forward. `source` (optional) supplies a compiled forward per signature:
+    one already built is picked up when the signature is first seen, so its first call replays the
+    compiled graph; otherwise `compile_signature` (inline, or from the runner's build thread) builds it
+    and the next call captures it. `scalar_kwargs` name float keyword arguments that are fed to the
+    graph as 0-dim tensors instead of being part of the signature (ControlNet's `conditioning_scale`,
+    which the pipeline switches between the unit's weight and 0 at guidance_start/end).
     """
 
     def __init__(
@@ -124,13 +137,13 @@ class GraphedForward:
         device: torch.device,
         make_graph: GraphFactory,
         pool: Any,
-        compiled: Fn | None = None,
+        source: CompiledSource | None = None,
         scalar_kwargs: tuple[str, ...] = (),
         max_signatures: int = 8,
         compile_inline: bool = False,
     ) -> None:
         self.eager = eager
-        self.compiled = compiled
+        self.source = source
         self.device = device
         self._make_graph = make_graph
         self._pool = pool
@@ -171,7 +184,7 @@ class GraphedForward:
             if len(self._entries) >= self._max_signatures:
                 self.stats.eager_calls += 1
                 return self.eager(*args, **kwargs)
-            entry = self._new_entry(flat, scalar_slots)
+            entry = self._new_entry(repr(key), flat, spec, scalar_slots)
             self._entries[key] = entry
         if entry.error is not None:
             self.stats.eager_calls += 1
@@ -179,9 +192,9 @@ class GraphedForward:
         self._fill(entry, flat)
         if self._compile_inline and entry.compile_state == "none":
             self.compile_signature(key)
-        want_compiled = self.compiled is not None and entry.compile_state == "ready"
+        want_compiled = entry.compiled_fn is not None
         if entry.graph is None or (want_compiled and not entry.compiled):
-            self._capture(entry, spec, compiled=want_compiled)
+            self._capture(entry, compiled=want_compiled)
             if entry.graph is None:
                 self.stats.eager_calls += 1
                 return self.eager(*args, **kwargs)
@@ -191,7 +204,7 @@ class GraphedForward:
         assert entry.out_spec is not None and entry.graph is not None
         return pytree.tree_unflatten([t.clone() for t in entry.graph.outputs], entry.out_spec)
 
-    def _new_entry(self, flat: list[Any], scalar_slots: set[int]) -> _Entry:
+    def _new_entry(self, signature: str, flat: list[Any], spec: pytree.TreeSpec, scalar_slots: set[int]) -> _Entry:
         static: list[Any] = []
         tensor_slots: list[int] = []
         for i, leaf in enumerate(flat):
@@ -202,7 +215,23 @@ class GraphedForward:
                 tensor_slots.append(i)
             else:
                 static.append(leaf)
-        return _Entry(static_inputs=static, tensor_slots=tensor_slots, scalar_slots=sorted(scalar_slots))
+        entry = _Entry(signature, static, tensor_slots, sorted(scalar_slots), spec)
+        self._pick_up(entry)
+        return entry
+
+    def _pick_up(self, entry: _Entry) -> None:
+        """Use a compiled forward that is already built for this signature (a persisted artifact)."""
+        if self.source is None:
+            return
+        try:
+            entry.compiled_fn = self.source.ready(entry.signature)
+        except Exception as exc:
+            log.warning("a built forward could not be loaded; building anew: %s", exc)
+            self.stats.failures.append(repr(exc))
+        if entry.compiled_fn is not None:
+            entry.compile_state = "ready"
+        else:
+            entry.example = [t.cpu() if isinstance(t, torch.Tensor) else t for t in entry.static_inputs]
 
     @staticmethod
     def _fill(entry: _Entry, flat: list[Any]) -> None:
@@ -211,9 +240,9 @@ class GraphedForward:
         for i in entry.scalar_slots:
             entry.static_inputs[i].fill_(flat[i].value)
 
-    def _runner(self, entry: _Entry, spec: pytree.TreeSpec, fn: Fn) -> Callable[[], list[torch.Tensor]]:
+    def _runner(self, entry: _Entry, fn: Fn) -> Callable[[], list[torch.Tensor]]:
         def run() -> list[torch.Tensor]:
-            args, kwargs = pytree.tree_unflatten(entry.static_inputs, spec)
+            args, kwargs = pytree.tree_unflatten(entry.static_inputs, entry.spec)
             out = fn(*args, **kwargs)
             leaves, entry.out_spec = pytree.tree_flatten(out)
             if not all(isinstance(t, torch.Tensor) for t in leaves):
@@ -222,11 +251,11 @@ class GraphedForward:
 
         return run
 
-    def _capture(self, entry: _Entry, spec: pytree.TreeSpec, compiled: bool) -> None:
-        fn = self.compiled if compiled and self.compiled is not None else self.eager
+    def _capture(self, entry: _Entry, compiled: bool) -> None:
+        fn = entry.compiled_fn if compiled and entry.compiled_fn is not None else self.eager
         try:
             with self._lock:
-                entry.graph = self._make_graph(self._runner(entry, spec, fn), self._pool)
+                entry.graph = self._make_graph(self._runner(entry, fn), self._pool)
             entry.compiled = compiled
             self.stats.captures += 1
         except Exception as exc:  # a forward that cannot be captured runs eagerly from now on
@@ -234,38 +263,32 @@ class GraphedForward:
             log.warning("graph capture failed (%s); running eagerly: %s", tier, exc)
             self.stats.failures.append(repr(exc))
             if compiled:
-                entry.compile_state = "failed"
-                self._capture(entry, spec, compiled=False)
+                entry.compile_state, entry.compiled_fn = "failed", None
+                self._capture(entry, compiled=False)
             else:
                 entry.graph, entry.error = None, repr(exc)
 
     # -- compile -----------------------------------------------------------------------------
-    def compile_signature(self, key: Hashable, stream: torch.cuda.Stream | None = None) -> None:
-        """Compile the signature `key` by running the compiled function twice on a copy of its inputs.
-
-        Blocking; the runner calls it inline (sync mode) or from its compile thread (background mode).
-        The next call with this signature then captures the compiled function.
-        """
+    def compile_signature(self, key: Hashable) -> None:
+        """Build the compiled forward of signature `key` (blocking: inline in sync mode, else from the
+        runner's build thread, which only waits on a child process). The next call captures it."""
         entry = self._entries[key]
-        if self.compiled is None or entry.compile_state in ("ready", "running"):
+        if self.source is None or entry.compile_state in ("ready", "running"):
             return
         entry.compile_state = "running"
-        spec = key[0]  # type: ignore[index]
         try:
-            inputs = [t.clone() if isinstance(t, torch.Tensor) else t for t in entry.static_inputs]
-            args, kwargs = pytree.tree_unflatten(inputs, spec)
-            ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
-            with ctx, torch.no_grad():
-                for _ in range(2):
-                    self.compiled(*args, **kwargs)
-            if stream is not None:
-                stream.synchronize()
-            entry.compile_state = "ready"
+            assert entry.example is not None
+            self.source.build(entry.signature, entry.example, entry.spec)
+            fn = self.source.ready(entry.signature)
+            if fn is None:
+                raise RuntimeError("the build left no compiled forward")
+            entry.compiled_fn, entry.compile_state = fn, "ready"
         except Exception as exc:
             log.warning("compile failed; this signature keeps the eager graph: %s", exc)
             self.stats.failures.append(repr(exc))
             entry.compile_state = "failed"
 
     def pending_compiles(self) -> list[Hashable]:
+        if self.source is None:
+            return []
         return [k for k, e in self._entries.items() if e.compile_state == "none" and e.error is None]
-

@@ -7,21 +7,23 @@ option keeps working; what goes is the per-kernel launch cost (the eager pipelin
 at 512x512) and, with compile on, the unfused kernels.
 
 Tiers per (module, input signature): "graph" (the eager forward captured, ready after one warm-up
-call, no compile) and "compiled" (torch.compile'd forward captured). With `compile="background"` a
-new signature runs as "graph" at once while a worker thread compiles it; the next call after that
-uses the compiled graph. With `compile="sync"` the first call compiles inline (benchmarks, image
-build). Compiled artifacts persist with `save_cache` / `load_cache` (PyTorch's cache artifacts), so a
-fresh process skips inductor's work.
+call, no compile) and "compiled" (an ahead-of-time compiled artifact, `aot.py`, captured). Artifacts
+live in `FastOptions.artifact_dir`, keyed by architecture and signature, not by weights: a signature
+whose artifact is on disk is compiled from its first call, in any process. With `compile="background"`
+a missing one is built by a child process while jobs run on the graph tier; `compile="sync"` waits
+for the build (benchmarks, image build); `compile="off"` never compiles.
 
 The plain pipeline is one option away (`FastOptions(enabled=False)`), and the runner falls back to it
 by itself where it cannot help: no CUDA, a module with accelerate offload hooks, or LoRA adapters
-active but not fused (fuse them: `pipe.fuse_lora()` changes weights in place, which the graphs see).
+active but not fused (fuse them: `pipe.fuse_lora()` changes weights in place, which the graphs and the
+artifacts see).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import weakref
@@ -33,6 +35,7 @@ from typing import Any, Literal
 
 import torch
 
+from inference_image.fast.aot import ArtifactSource, BuildOptions, Recipe
 from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory
 
 log = logging.getLogger(__name__)
@@ -50,11 +53,9 @@ class FastOptions:
     # static-buffer machinery without CUDA graphs (tests).
     backend: Backend = "auto"
     max_signatures: int = 8
-    compile_backend: str = "inductor"  # tests use "eager" to exercise the tiers without inductor
-    # inductor settings for the compiled tier (the diffusers guide's choices for UNets)
-    conv_1x1_as_mm: bool = True
-    coordinate_descent_tuning: bool = False
-    max_autotune: bool = False
+    artifact_dir: Path | None = None  # compiled artifacts (and Inductor's kernel cache); None: graph tier only
+    build: BuildOptions = field(default_factory=BuildOptions)
+    build_workers: int = 2  # artifact builds at once (child processes)
 
 
 @dataclass
@@ -86,11 +87,11 @@ class FastRunner:
         self._pool: Any = None
         self._call_lock = threading.Lock()
         self._compiler: ThreadPoolExecutor | None = None
-        self._compile_stream: torch.cuda.Stream | None = None
         self._jobs: list[Future[None]] = []
         self.last: RunInfo | None = None
-        if self.options.compile != "off":
-            self._configure_compile()
+        if self.options.artifact_dir is not None and self.options.compile != "off":
+            # the kernels the artifacts launch, compiled once by the builds, found again by any process
+            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.options.artifact_dir / "inductor-cache"))
 
     # -- public --------------------------------------------------------------------------------
     def run(self, pipe: Any, **call_kwargs: Any) -> Any:
@@ -100,9 +101,9 @@ class FastRunner:
             if reason:
                 self.last = RunInfo(path="plain", reason=reason)
                 return pipe(**call_kwargs)
-            modules = self._heavy_modules(pipe)
-            wrappers = {name: self._wrapper(module) for name, module in modules.items()}
-            with _forwards_replaced({modules[name]: w for name, w in wrappers.items()}):
+            parts = self._heavy_parts(pipe)
+            wrappers = {name: self._wrapper(*part) for name, part in parts.items()}
+            with _forwards_replaced({parts[name][0]: w for name, w in wrappers.items()}):
                 out = pipe(**call_kwargs)
             self.last = RunInfo(
                 path="fast",
@@ -128,8 +129,8 @@ class FastRunner:
         steps: int = 2,
     ) -> None:
         """Capture (and compile, per the policy) every (width, height, batch) with a short generation,
-        then wait for the compiles: at image build (then `save_cache`) or before an instance reports
-        ready. ControlNet pipelines get one blank image per unit."""
+        then wait for the builds: at image build, or to fill the artifact directory ahead of the jobs.
+        ControlNet pipelines get one blank image per unit."""
         from PIL import Image
 
         units = len(getattr(pipe.controlnet, "nets", [None])) if getattr(pipe, "controlnet", None) else 0
@@ -158,29 +159,6 @@ class FastRunner:
             job.result(None if deadline is None else max(0.0, deadline - time.monotonic()))
         self._jobs = [j for j in self._jobs if not j.done()]
 
-    @staticmethod
-    def load_cache(path: str | Path) -> bool:
-        """Pre-fill PyTorch's compile caches from artifacts saved by `save_cache`; False if absent."""
-        path = Path(path)
-        if not path.is_file():
-            return False
-        torch.compiler.load_cache_artifacts(path.read_bytes())
-        return True
-
-    @staticmethod
-    def save_cache(path: str | Path) -> int:
-        """Write every artifact compiled in this process to `path`; returns its size in bytes."""
-        saved = torch.compiler.save_cache_artifacts()
-        if saved is None:
-            return 0
-        data, _info = saved
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-        return len(data)
-
     def close(self) -> None:
         if self._compiler is not None:
             self._compiler.shutdown(wait=True)
@@ -200,51 +178,57 @@ class FastRunner:
         return ""
 
     @staticmethod
-    def _heavy_modules(pipe: Any) -> dict[str, torch.nn.Module]:
-        modules: dict[str, torch.nn.Module] = {}
+    def _heavy_parts(pipe: Any) -> dict[str, tuple[torch.nn.Module, Any, str]]:
+        """name -> (module, owner, attribute): the owner's config rebuilds the module (`aot.Recipe`)."""
+        parts: dict[str, tuple[torch.nn.Module, Any, str]] = {}
         unet = getattr(pipe, "unet", None)
         if unet is not None:
-            modules["unet"] = unet
+            parts["unet"] = (unet, unet, "")
         controlnet = getattr(pipe, "controlnet", None)
         if controlnet is not None:
             nets = getattr(controlnet, "nets", [controlnet])
             for net in nets:
                 # two units may share one model: wrap it once
-                if all(net is not m for m in modules.values()):
-                    modules[f"controlnet_{len(modules) - 1}"] = net
+                if all(net is not part[0] for part in parts.values()):
+                    parts[f"controlnet_{len(parts) - 1}"] = (net, net, "")
         vae = getattr(pipe, "vae", None)
         if vae is not None and hasattr(vae, "decoder"):
-            modules["vae_decoder"] = vae.decoder
-        return modules
+            parts["vae_decoder"] = (vae.decoder, vae, "decoder")
+        return parts
+
+    @classmethod
+    def _heavy_modules(cls, pipe: Any) -> dict[str, torch.nn.Module]:
+        return {name: part[0] for name, part in cls._heavy_parts(pipe).items()}
 
     # -- wrappers ------------------------------------------------------------------------------
-    def _wrapper(self, module: torch.nn.Module) -> GraphedForward:
+    def _wrapper(self, module: torch.nn.Module, owner: Any, attr: str) -> GraphedForward:
         self._prepare(module)
         fingerprint = _weights_fingerprint(module)
         known = self._wrappers.get(module)
         if known is not None and known[0] == fingerprint:
             return known[1]
-        # new module, or its weights were re-allocated (graphs hold their addresses): start over
+        # new module, or its weights were re-allocated (graphs and artifacts hold their addresses): start over
         device = next(module.parameters()).device
-        forward = type(module).forward
-        eager = _weak_call(forward, module)
-        compiled = None
-        if self.options.compile != "off":
-            compiled = _weak_call(
-                torch.compile(forward, backend=self.options.compile_backend, dynamic=False), module
-            )
         wrapper = GraphedForward(
-            eager,
+            _weak_forward(module),
             device=device,
             make_graph=self._graph_factory(),
             pool=self._graph_pool(),
-            compiled=compiled,
+            source=self._source(module, owner, attr),
             scalar_kwargs=("conditioning_scale",),
             max_signatures=self.options.max_signatures,
             compile_inline=self.options.compile == "sync",
         )
         self._wrappers[module] = (fingerprint, wrapper)
         return wrapper
+
+    def _source(self, module: torch.nn.Module, owner: Any, attr: str) -> ArtifactSource | None:
+        if self.options.compile == "off" or self.options.artifact_dir is None:
+            return None
+        recipe = Recipe.of(owner, attr, self.options.channels_last)
+        if recipe is None:
+            return None
+        return ArtifactSource(module, recipe, self.options.build, self.options.artifact_dir)
 
     def _prepare(self, module: torch.nn.Module) -> None:
         if module in self._prepared:
@@ -266,32 +250,12 @@ class FastRunner:
         return self._pool
 
     # -- compiling -----------------------------------------------------------------------------
-    def _configure_compile(self) -> None:
-        import torch._dynamo.config as dynamo_config
-        import torch._inductor.config as inductor_config
-
-        # one compiled entry per (module instance, shape): allow many before dynamo gives up
-        for name in ("recompile_limit", "cache_size_limit"):
-            if hasattr(dynamo_config, name):
-                setattr(dynamo_config, name, 64)
-        inductor_config.conv_1x1_as_mm = self.options.conv_1x1_as_mm
-        inductor_config.coordinate_descent_tuning = self.options.coordinate_descent_tuning
-        inductor_config.max_autotune = self.options.max_autotune
-
     def _schedule_compiles(self, wrappers: list[GraphedForward]) -> None:
         if self._compiler is None:
-            self._compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fast-compile")
+            self._compiler = ThreadPoolExecutor(self.options.build_workers, thread_name_prefix="fast-build")
         for wrapper in wrappers:
             for key in wrapper.pending_compiles():
-                self._jobs.append(self._compiler.submit(self._compile, wrapper, key))
-
-    def _compile(self, wrapper: GraphedForward, key: Any) -> None:
-        stream = None
-        if wrapper.device.type == "cuda":
-            if self._compile_stream is None:
-                self._compile_stream = torch.cuda.Stream(device=wrapper.device)
-            stream = self._compile_stream
-        wrapper.compile_signature(key, stream=stream)
+                self._jobs.append(self._compiler.submit(wrapper.compile_signature, key))
 
 
 @contextlib.contextmanager
@@ -305,18 +269,19 @@ def _forwards_replaced(replacements: dict[torch.nn.Module, GraphedForward]) -> I
             vars(module).pop("forward", None)
 
 
-def _weak_call(forward: Any, module: torch.nn.Module) -> Any:
-    """`forward(module, ...)` without keeping the module alive: the runner keys its graphs weakly, so a
-    pipeline the model pool evicts frees its GPU memory (a bound method would pin the module)."""
+def _weak_forward(module: torch.nn.Module) -> Any:
+    """The module's own forward, without keeping the module alive (the runner keys its graphs weakly,
+    so a pipeline the pool evicts frees its GPU memory)."""
     ref = weakref.ref(module)
+    forward = type(module).forward
 
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def eager(*args: Any, **kwargs: Any) -> Any:
         target = ref()
         if target is None:
             raise RuntimeError("the module of this graphed forward is gone")
         return forward(target, *args, **kwargs)
 
-    return call
+    return eager
 
 
 def _weights_fingerprint(module: torch.nn.Module) -> int:

@@ -22,6 +22,9 @@ def test_the_settings_choose_the_runner(tmp_path):
     compiled = runner_for(InferenceSettings(cache_dir=tmp_path, fast_path="compiled"))
     assert isinstance(graphs, FastRunner) and graphs.options.compile == "off"
     assert isinstance(compiled, FastRunner) and compiled.options.compile == "background"
+    assert compiled.options.artifact_dir == tmp_path / "compiled"
+    elsewhere = runner_for(InferenceSettings(cache_dir=tmp_path, fast_path="compiled", compiled_dir=tmp_path / "baked"))
+    assert isinstance(elsewhere, FastRunner) and elsewhere.options.artifact_dir == tmp_path / "baked"
 
 
 @pytest.fixture(scope="module")

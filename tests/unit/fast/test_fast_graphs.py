@@ -88,19 +88,47 @@ def test_a_forward_that_cannot_be_captured_runs_eagerly(module):
     assert fast.stats.eager_calls == 2 and fast.stats.failures
 
 
+class Source:
+    """A CompiledSource whose "build" makes a counting twin of the forward available."""
+
+    def __init__(self, module: torch.nn.Module, built: bool = False) -> None:
+        self.module, self.built, self.calls, self.builds = module, built, 0, 0
+
+    def ready(self, signature):
+        if not self.built:
+            return None
+
+        def compiled(*args, **kwargs):
+            self.calls += 1
+            return self.module.forward(*args, **kwargs)
+
+        return compiled
+
+    def build(self, signature, inputs, spec):
+        assert all(t.device.type == "cpu" for t in inputs if isinstance(t, torch.Tensor))
+        self.builds += 1
+        self.built = True
+
+
 def test_a_compiled_signature_is_recaptured_from_the_compiled_function(module):
-    calls = []
-
-    def compiled(*args, **kwargs):
-        calls.append(1)
-        return module.forward(*args, **kwargs)
-
-    fast = GraphedForward(module.forward, torch.device("cpu"), EmulatedGraph, None, compiled=compiled)
+    source = Source(module)
+    fast = graphed(module, source=source)
     x = torch.randn(2, 4)
     with torch.no_grad():
         fast(x)
         (key,) = fast.signatures()
-        assert fast.entry_tier(key) == "graph"
+        assert fast.entry_tier(key) == "graph" and fast.pending_compiles() == [key]
         fast.compile_signature(key)
         torch.testing.assert_close(fast(x)[0], module(x)[0])
-    assert fast.entry_tier(key) == "compiled" and calls
+    assert fast.entry_tier(key) == "compiled" and source.calls and source.builds == 1
+    assert fast.pending_compiles() == []
+
+
+def test_a_signature_already_built_is_compiled_from_its_first_call(module):
+    source = Source(module, built=True)
+    fast = graphed(module, source=source)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x)[0], module(x)[0])
+    (key,) = fast.signatures()
+    assert fast.entry_tier(key) == "compiled" and source.builds == 0 and fast.pending_compiles() == []

@@ -8,6 +8,7 @@ import torch
 
 from inference_image.benchmarks.models import build_pipeline, control_image
 from inference_image.fast import FastOptions, FastRunner
+from inference_image.fast.aot import BuildOptions
 
 SIZE = 32
 
@@ -51,6 +52,14 @@ def without_controlnet(pipe) -> dict[str, Any]:
 
 def emulated(**kw) -> FastRunner:
     return FastRunner(FastOptions(backend="emulate", compile="off", **kw))
+
+
+def compiling(artifacts, backend: str = "eager", **kw) -> FastRunner:
+    """Artifacts built by child processes; "eager" compiles without Inductor (fast), "inductor" for real."""
+    options = FastOptions(
+        backend="emulate", compile="background", artifact_dir=artifacts, build=BuildOptions(backend=backend), **kw
+    )
+    return FastRunner(options)
 
 
 def test_two_controlnet_units_match_the_plain_pipeline(pipe):
@@ -102,12 +111,12 @@ def test_disabled_runner_is_the_plain_pipeline(pipe):
     assert runner.last is not None and runner.last.path == "plain"
 
 
-def test_background_compile_moves_a_signature_to_the_compiled_tier(pipe):
+def test_background_compile_moves_a_signature_to_the_compiled_tier(pipe, tmp_path):
     from diffusers import StableDiffusionPipeline
 
     txt2img: Any = StableDiffusionPipeline(**without_controlnet(pipe))
     txt2img.set_progress_bar_config(disable=True)
-    runner = FastRunner(FastOptions(backend="emulate", compile="background", compile_backend="eager"))
+    runner = compiling(tmp_path)
     try:
         runner.run(txt2img, **call_kwargs())
         assert runner.last is not None and runner.last.tiers["unet"] == ["graph"]
@@ -144,8 +153,8 @@ def test_lora_runs_plain_until_fused_then_fast_with_the_same_graphs():
     np.testing.assert_allclose(fused, pipe(**call_kwargs()).images, atol=1e-4)
 
 
-def test_warm_up_leaves_every_shape_compiled(pipe):
-    runner = FastRunner(FastOptions(backend="emulate", compile="background", compile_backend="eager"))
+def test_warm_up_leaves_every_shape_compiled(pipe, tmp_path):
+    runner = compiling(tmp_path, build_workers=4)
     try:
         runner.warm_up(pipe, sizes=((32, 32), (32, 48)), steps=1)
         runner.run(pipe, **call_kwargs(**two_units()))
@@ -187,3 +196,38 @@ def test_the_runner_does_not_keep_an_evicted_pipeline_alive():
 
     # Then its modules, and the graphs kept for them, are gone
     assert unet() is None and len(runner._wrappers) == 0
+
+
+def test_a_fresh_runner_serves_built_artifacts_from_the_first_call_for_any_checkpoint_and_fused_lora(tmp_path):
+    from peft import LoraConfig
+
+    # Given Inductor artifacts built for one checkpoint
+    builder = compiling(tmp_path, backend="inductor")
+    try:
+        builder.warm_up(build_pipeline("tiny", seed=1), sizes=((SIZE, SIZE),), steps=1)
+    finally:
+        builder.close()
+    built = sorted(p.name for p in tmp_path.glob("*.pt"))
+    assert len(built) == 2, built  # the UNet (CFG batch 2) and the VAE decoder
+
+    # When a fresh runner serves another checkpoint of the architecture
+    other = build_pipeline("tiny", seed=2)
+    runner = compiling(tmp_path, backend="inductor")
+    fast = runner.run(other, **call_kwargs()).images
+    assert runner.last is not None and runner.last.tiers == {"unet": ["compiled"], "vae_decoder": ["compiled"]}
+    np.testing.assert_allclose(fast, other(**call_kwargs()).images, atol=1e-4)
+
+    # Then a LoRA fused into its UNet in place is drawn by the same artifacts, with nothing built
+    other.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, p in other.unet.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    for module in other.unet.modules():
+        if hasattr(module, "merge") and hasattr(module, "active_adapters"):
+            module.merge()
+    fused = runner.run(other, **call_kwargs()).images
+    assert runner.last.tiers["unet"] == ["compiled"] and not runner._jobs
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == built
+    np.testing.assert_allclose(fused, other(**call_kwargs()).images, atol=1e-4)
+    assert np.abs(fused - fast).max() > 1e-3

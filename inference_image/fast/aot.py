@@ -1,0 +1,216 @@
+"""Ahead-of-time compiled forwards: one artifact per (architecture, input signature).
+
+An artifact is `torch.compile(module, fullgraph=True).forward.aot_compile(...)` saved to disk: the
+traced graph and its Inductor code, with the module as an argument. Loading one takes seconds and
+traces nothing; the loaded function computes with whatever module it is given, so one artifact serves
+every checkpoint of an architecture, and a LoRA fused into the weights in place is seen at once
+(no recompile). Guards are dropped when compiling: the artifact's key (the module's architecture, the
+call's signature, the torch version and the GPU) says where it applies.
+
+Artifacts are built by a child process (`python -m inference_image.fast.aot REQUEST`) that rebuilds the
+module's architecture from its config, so a build never holds the serving process's interpreter lock;
+jobs keep running on the graph tier meanwhile. The artifact directory is the persisted cache (with
+Inductor's kernel cache inside it): keep it with the model cache, or bake it into the image.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.utils._pytree as pytree
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a child process rebuilds a module's architecture: `cls(**config)`, then `.attr` if set."""
+
+    cls: str
+    config: dict[str, Any]
+    attr: str = ""
+    dtype: str = "float16"
+    channels_last: bool = True
+
+    @staticmethod
+    def of(owner: Any, attr: str = "", channels_last: bool = True) -> Recipe | None:
+        config = getattr(owner, "config", None)
+        if config is None or not hasattr(type(owner), "from_config"):
+            return None
+        module = getattr(owner, attr) if attr else owner
+        dtype = str(next(module.parameters()).dtype).removeprefix("torch.")
+        # "_name_or_path" and the like name a file, not the architecture: artifacts are shared across files
+        arch = {k: v for k, v in dict(config).items() if not k.startswith("_")}
+        return Recipe(f"{type(owner).__module__}.{type(owner).__qualname__}", arch, attr, dtype, channels_last)
+
+    def build(self, device: torch.device) -> torch.nn.Module:
+        module_name, _, cls_name = self.cls.rpartition(".")
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        with torch.device(device):
+            owner = cls.from_config(self.config)
+        module = getattr(owner, self.attr) if self.attr else owner
+        module = module.to(dtype=getattr(torch, self.dtype)).eval().requires_grad_(False)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Compile choices; part of every artifact's key. Tests use backend "eager" (no Inductor)."""
+
+    backend: str = "inductor"
+
+
+def artifact_name(recipe: Recipe, signature: str, options: BuildOptions, device: torch.device) -> str:
+    target = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    facts = [asdict(recipe), signature, asdict(options), torch.__version__, target]
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    kind = recipe.cls.rpartition(".")[2] + (f"-{recipe.attr}" if recipe.attr else "")
+    return f"{kind}-{digest}.pt"
+
+
+def load(path: Path, module: torch.nn.Module) -> Any:
+    """The artifact at `path` as a callable like `module.forward`, computing with `module`'s own tensors.
+    The module is held weakly: the runner's graphs must not keep an evicted pipeline alive."""
+    with path.open("rb") as file:
+        compiled = torch.compiler.load_compiled_function(file)
+    ref = weakref.ref(module)
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        target = ref()
+        if target is None:
+            raise RuntimeError("the module of this compiled forward is gone")
+        return compiled(without_adapters(target), *args, **kwargs)
+
+    return forward
+
+
+def without_adapters(module: torch.nn.Module) -> torch.nn.Module:
+    """`module` with peft's LoRA wrappers swapped for their base layers, in shallow copies (the tensors
+    are shared): the artifact reads weights by the architecture's own paths, and only LoRAs fused into
+    the base weights reach the fast path."""
+    if hasattr(module, "base_layer") and hasattr(module, "active_adapters"):
+        return without_adapters(module.base_layer)
+    children = {name: without_adapters(child) for name, child in module._modules.items() if child is not None}
+    if all(module._modules[name] is child for name, child in children.items()):
+        return module
+    clone = copy.copy(module)
+    clone._modules = {**module._modules, **children}
+    return clone
+
+
+class ArtifactSource:
+    """One module's compiled forwards (see `graphs.CompiledSource`): artifacts in `directory`, looked up by
+    the module's architecture and the call's signature, built by child processes when missing."""
+
+    _building: dict[Path, threading.Lock] = {}
+    _building_lock = threading.Lock()
+
+    def __init__(self, module: torch.nn.Module, recipe: Recipe, options: BuildOptions, directory: Path) -> None:
+        self._module = weakref.ref(module)
+        self.recipe = recipe
+        self.options = options
+        self.directory = directory
+        self.device = next(module.parameters()).device
+
+    def path(self, signature: str) -> Path:
+        return self.directory / artifact_name(self.recipe, signature, self.options, self.device)
+
+    def ready(self, signature: str) -> Any:
+        path = self.path(signature)
+        module = self._module()
+        if module is None or not path.is_file():
+            return None
+        return load(path, module)
+
+    def build(self, signature: str, inputs: list[Any], spec: pytree.TreeSpec) -> None:
+        path = self.path(signature)
+        with self._building_lock:
+            lock = self._building.setdefault(path, threading.Lock())
+        with lock:  # two modules of one architecture share the artifact: build it once
+            if path.is_file():
+                return
+            rc = request_build(self.recipe, inputs, spec, self.options, path, self.device).wait()
+            if rc != 0:
+                raise RuntimeError(f"the artifact build exited with {rc}; see {path.with_suffix('.log')}")
+            path.with_suffix(".request").unlink(missing_ok=True)
+
+
+def request_build(
+    recipe: Recipe, inputs: list[Any], spec: pytree.TreeSpec, options: BuildOptions, path: Path, device: torch.device
+) -> subprocess.Popen[bytes]:
+    """Start a child process that writes the artifact for `inputs` (flat, per `spec`) on `device` to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    request = path.with_suffix(".request")
+    torch.save(
+        {
+            "recipe": asdict(recipe),
+            "inputs": [t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in inputs],
+            "device": str(device),
+            "spec": pytree.treespec_dumps(spec),
+            "options": asdict(options),
+            "path": str(path),
+        },
+        request,
+    )
+    with path.with_suffix(".log").open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "inference_image.fast.aot", str(request)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+
+
+def build(request_path: Path) -> Path:
+    """The child's side: rebuild and compile; the artifact appears at its path only when whole."""
+    import torch._inductor.config as inductor_config
+
+    request = torch.load(request_path, weights_only=False)
+    recipe = Recipe(**request["recipe"])
+    options = BuildOptions(**request["options"])
+    device = torch.device(request["device"])
+    inputs = [t.to(device) if isinstance(t, torch.Tensor) else t for t in request["inputs"]]
+    args, kwargs = pytree.tree_unflatten(inputs, pytree.treespec_loads(request["spec"]))
+    module = recipe.build(device)
+    inductor_config.conv_1x1_as_mm = True  # the diffusers guide's choice for UNets
+    started = time.perf_counter()
+    compiler: Any = torch.compile(
+        module,
+        fullgraph=True,
+        backend=options.backend,
+        options={"guard_filter_fn": _no_guards},
+    )
+    with torch.no_grad():
+        compiled = compiler.forward.aot_compile((tuple(args), kwargs))
+    path = Path(request["path"])
+    staged = path.with_suffix(".partial")
+    compiled.save_compiled_function(str(staged))
+    staged.replace(path)
+    print(f"compile {time.perf_counter() - started:.1f} s: {path}", flush=True)
+    return path
+
+
+def _no_guards(guards: list[Any]) -> list[bool]:
+    return [False for _ in guards]
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    # kernels compiled here land in the artifact directory's cache, which serving processes share
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(sys.argv[1]).parent / "inductor-cache"))
+    build(Path(sys.argv[1]))
