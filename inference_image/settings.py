@@ -37,7 +37,7 @@ class InferenceSettings(BaseModel):
     s3_endpoint_url: str | None = None
     transfer_concurrency: int = Field(8, ge=1, le=64)
     fast_path: Literal["off", "graphs", "compiled"] = Field(
-        "graphs",
+        "compiled",
         description="off: the plain diffusers pipeline; graphs: CUDA-graph replay, no compile; compiled: graphs "
         "of ahead-of-time compiled artifacts, loaded from compiled_dir, built in the background where missing",
     )

@@ -103,8 +103,9 @@ def without_adapters(module: torch.nn.Module) -> torch.nn.Module:
     """`module` with peft's LoRA wrappers swapped for their base layers, in shallow copies (the tensors
     are shared): the artifact reads weights by the architecture's own paths, and only LoRAs fused into
     the base weights reach the fast path."""
-    if hasattr(module, "base_layer") and hasattr(module, "active_adapters"):
-        return without_adapters(module.base_layer)
+    base = getattr(module, "base_layer", None)
+    if isinstance(base, torch.nn.Module) and hasattr(module, "active_adapters"):
+        return without_adapters(base)
     children = {name: without_adapters(child) for name, child in module._modules.items() if child is not None}
     if all(module._modules[name] is child for name, child in children.items()):
         return module
@@ -178,7 +179,11 @@ def request_build(
 
 def build(request_path: Path) -> Path:
     """The child's side: rebuild and compile; the artifact appears at its path only when whole."""
+    import torch._dynamo.config as dynamo_config
     import torch._inductor.config as inductor_config
+
+    if hasattr(dynamo_config, "enable_aot_compile"):  # torch < 2.13 keeps aot_compile behind this flag
+        dynamo_config.enable_aot_compile = True
 
     request = torch.load(request_path, weights_only=False)
     recipe = Recipe(**request["recipe"])

@@ -18,8 +18,8 @@ from tests.integration.inference.helpers import BASE, Server, image_of, invoke, 
 
 def test_the_settings_choose_the_runner(tmp_path):
     assert runner_for(InferenceSettings(cache_dir=tmp_path, fast_path="off")) is run_pipeline
-    graphs = runner_for(InferenceSettings(cache_dir=tmp_path))
-    compiled = runner_for(InferenceSettings(cache_dir=tmp_path, fast_path="compiled"))
+    graphs = runner_for(InferenceSettings(cache_dir=tmp_path, fast_path="graphs"))
+    compiled = runner_for(InferenceSettings(cache_dir=tmp_path))
     assert isinstance(graphs, FastRunner) and graphs.options.compile == "off"
     assert isinstance(compiled, FastRunner) and compiled.options.compile == "background"
     assert compiled.options.artifact_dir == tmp_path / "compiled"
