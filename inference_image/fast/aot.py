@@ -33,7 +33,6 @@ from typing import Any
 import torch
 import torch.utils._pytree as pytree
 
-log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Recipe:
