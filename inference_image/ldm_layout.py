@@ -148,3 +148,18 @@ def clip_to_ldm(
         name = key if key.startswith("text_model.") else "text_model." + key
         out[prefix + name] = value
     return out
+
+
+def checkpoint_to_ldm(
+    unet: dict[str, torch.Tensor],
+    vae: dict[str, torch.Tensor],
+    text: dict[str, torch.Tensor],
+    levels: int,
+    layers: int,
+) -> dict[str, torch.Tensor]:
+    """A whole SD 1.x checkpoint (UNet, VAE, CLIP text encoder) in the WebUI single-file layout."""
+    return {
+        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(unet, levels, layers).items()},
+        **{"first_stage_model." + k: v for k, v in vae_to_ldm(vae, levels, layers).items()},
+        **clip_to_ldm(text),
+    }

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from inference_image.ldm_layout import clip_to_ldm, controlnet_to_ldm, unet_to_ldm, vae_to_ldm
+from inference_image.ldm_layout import checkpoint_to_ldm, controlnet_to_ldm, vae_to_ldm
 
 LEVELS, LAYERS = 4, 2
 WIDTH = 32
@@ -163,11 +163,7 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     generator = torch.Generator().manual_seed(_SEED)
     torch.manual_seed(_SEED)  # module constructors draw their initial values from the global generator
     unet, vae, text = _components(generator)
-    checkpoint = {
-        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(unet.state_dict(), LEVELS, LAYERS).items()},
-        **{"first_stage_model." + k: v for k, v in vae_to_ldm(vae.state_dict(), LEVELS, LAYERS).items()},
-        **clip_to_ldm(text.state_dict()),
-    }
+    checkpoint = checkpoint_to_ldm(unet.state_dict(), vae.state_dict(), text.state_dict(), LEVELS, LAYERS)
     paths = {"checkpoint": _save(directory / "tiny-sd15.safetensors", checkpoint)}
 
     controlnet = ControlNetModel.from_unet(unet)

@@ -180,7 +180,7 @@ def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Pa
     from safetensors.torch import save_file
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from inference_image.ldm_layout import clip_to_ldm, unet_to_ldm, vae_to_ldm
+    from inference_image.ldm_layout import checkpoint_to_ldm
 
     cfg: dict[str, dict[str, Any]] = _SD15  # type: ignore[assignment]
     torch.manual_seed(seed)
@@ -192,11 +192,7 @@ def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Pa
     def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(torch.float16).cpu().contiguous() for k, v in state.items()}
 
-    tensors = {
-        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(half(unet.state_dict()), 4, 2).items()},
-        **{"first_stage_model." + k: v for k, v in vae_to_ldm(half(vae.state_dict()), 4, 2).items()},
-        **clip_to_ldm(half(text.state_dict())),
-    }
+    tensors = checkpoint_to_ldm(half(unet.state_dict()), half(vae.state_dict()), half(text.state_dict()), 4, 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path))
     return path

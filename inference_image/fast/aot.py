@@ -33,6 +33,8 @@ from typing import Any
 import torch
 import torch.utils._pytree as pytree
 
+from inference_image.fast.graphs import weak_call
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -82,20 +84,19 @@ def artifact_name(recipe: Recipe, signature: str, options: BuildOptions, device:
     return f"{kind}-{digest}.pt"
 
 
+_read: dict[Path, Any] = {}
+_read_lock = threading.Lock()
+
+
 def load(path: Path, module: torch.nn.Module) -> Any:
-    """The artifact at `path` as a callable like `module.forward`, computing with `module`'s own tensors.
-    The module is held weakly: the runner's graphs must not keep an evicted pipeline alive."""
-    with path.open("rb") as file:
-        compiled = torch.compiler.load_compiled_function(file)
-    ref = weakref.ref(module)
-
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        target = ref()
-        if target is None:
-            raise RuntimeError("the module of this compiled forward is gone")
-        return compiled(without_adapters(target), *args, **kwargs)
-
-    return forward
+    """The artifact at `path` as a callable like `module.forward`, computing with `module`'s own tensors
+    (held weakly). An artifact is read once per process: it serves every module of its architecture."""
+    with _read_lock:
+        if path not in _read:
+            with path.open("rb") as file:
+                _read[path] = torch.compiler.load_compiled_function(file)
+        compiled = _read[path]
+    return weak_call(lambda target, *args, **kwargs: compiled(without_adapters(target), *args, **kwargs), module)
 
 
 def without_adapters(module: torch.nn.Module) -> torch.nn.Module:

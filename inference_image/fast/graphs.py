@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -69,6 +70,20 @@ class EmulatedGraph:
 
 
 GraphFactory = Callable[[Callable[[], list[torch.Tensor]], Any], Graph]
+
+
+def weak_call(fn: Fn, module: torch.nn.Module) -> Fn:
+    """`fn(module, ...)` without keeping the module alive: the runner keys its graphs weakly, so a
+    pipeline the model pool evicts frees its GPU memory (a bound method would pin the module)."""
+    ref = weakref.ref(module)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        target = ref()
+        if target is None:
+            raise RuntimeError("the module of this graphed forward is gone")
+        return fn(target, *args, **kwargs)
+
+    return call
 
 
 def _leaf_key(leaf: Any) -> Hashable:

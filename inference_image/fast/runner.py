@@ -36,7 +36,7 @@ from typing import Any, Literal
 import torch
 
 from inference_image.fast.aot import ArtifactSource, BuildOptions, Recipe
-from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory
+from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory, weak_call
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class FastRunner:
         reason = _fast_device_reason(self.options, pipe)
         if reason:
             return reason
-        for module in self._heavy_modules(pipe).values():
+        for module, _owner, _attr in self._heavy_parts(pipe).values():
             if "forward" in vars(module) or hasattr(module, "_hf_hook"):
                 return "a module's forward is hooked (offload or another wrapper)"
         unet = getattr(pipe, "unet", None)
@@ -196,10 +196,6 @@ class FastRunner:
             parts["vae_decoder"] = (vae.decoder, vae, "decoder")
         return parts
 
-    @classmethod
-    def _heavy_modules(cls, pipe: Any) -> dict[str, torch.nn.Module]:
-        return {name: part[0] for name, part in cls._heavy_parts(pipe).items()}
-
     # -- wrappers ------------------------------------------------------------------------------
     def _wrapper(self, module: torch.nn.Module, owner: Any, attr: str) -> GraphedForward:
         self._prepare(module)
@@ -210,7 +206,7 @@ class FastRunner:
         # new module, or its weights were re-allocated (graphs and artifacts hold their addresses): start over
         device = next(module.parameters()).device
         wrapper = GraphedForward(
-            _weak_forward(module),
+            weak_call(type(module).forward, module),
             device=device,
             make_graph=self._graph_factory(),
             pool=self._graph_pool(),
@@ -267,21 +263,6 @@ def _forwards_replaced(replacements: dict[torch.nn.Module, GraphedForward]) -> I
     finally:
         for module in replacements:
             vars(module).pop("forward", None)
-
-
-def _weak_forward(module: torch.nn.Module) -> Any:
-    """The module's own forward, without keeping the module alive (the runner keys its graphs weakly,
-    so a pipeline the pool evicts frees its GPU memory)."""
-    ref = weakref.ref(module)
-    forward = type(module).forward
-
-    def eager(*args: Any, **kwargs: Any) -> Any:
-        target = ref()
-        if target is None:
-            raise RuntimeError("the module of this graphed forward is gone")
-        return forward(target, *args, **kwargs)
-
-    return eager
 
 
 def _weights_fingerprint(module: torch.nn.Module) -> int:
