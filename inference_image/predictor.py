@@ -75,6 +75,10 @@ class Predictor:
             self.pool = ModelPool(self.settings.memory_budget_bytes)
             self.preprocessors = Preprocessors(self.device)
             import diffusers  # noqa: F401  (the import itself takes seconds: pay it here)
+
+            sync_artifacts = getattr(self.runner, "sync_artifacts", None)
+            if sync_artifacts is not None:
+                sync_artifacts(self._s3)  # in the background: jobs never wait on it
         except Exception as exc:
             self.state, self.error = "failed", f"setup failed: {exc}"
             raise

@@ -20,6 +20,7 @@ _ENV = {
     "transfer_concurrency": "SDCLOUD_TRANSFER_CONCURRENCY",
     "fast_path": "SDCLOUD_FAST_PATH",
     "compiled_dir": "SDCLOUD_COMPILED_DIR",
+    "compiled_s3_uri": "SDCLOUD_COMPILED_S3_URI",
 }
 
 
@@ -43,6 +44,11 @@ class InferenceSettings(BaseModel):
     )
     compiled_dir: Path | None = Field(
         None, description="compiled artifacts (fast.aot), kept across restarts; default: <cache_dir>/compiled"
+    )
+    compiled_s3_uri: str | None = Field(
+        None,
+        pattern=r"^s3://[^/]+(/.*)?$",
+        description="s3://bucket/prefix where instances share compiled artifacts: pulled at start, pushed when built",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 

@@ -38,7 +38,7 @@ def _arn(service: str) -> str:
 
 
 WILDCARD_REASONS: dict[str, str] = {
-    r"<StorageBucket\w+\.Arn>/(models|inputs|outputs|async)/\*": (
+    r"<StorageBucket\w+\.Arn>/(models|inputs|outputs|async|compiled)/\*": (
         "Objects under one key prefix of the bucket: keys carry ids minted per model and per job, "
         "so the prefix is the narrowest fixed scope."
     ),

@@ -9,8 +9,10 @@ call's signature, the torch version and the GPU) says where it applies.
 
 Artifacts are built by a child process (`python -m inference_image.fast.aot REQUEST`) that rebuilds the
 module's architecture from its config, so a build never holds the serving process's interpreter lock;
-jobs keep running on the graph tier meanwhile. The artifact directory is the persisted cache (with
-Inductor's kernel cache inside it): keep it with the model cache, or bake it into the image.
+jobs keep running on the graph tier meanwhile. Each build compiles its kernels into a cache of its own,
+packed beside the artifact (`<artifact>.kernels.tar`) and merged into the serving process's Inductor
+cache. The artifact directory is the persisted cache: keep it on the instance's disk, bake it into the
+image, or share it through S3 (`mirror.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -34,6 +37,9 @@ import torch
 import torch.utils._pytree as pytree
 
 from inference_image.fast.graphs import weak_call
+from inference_image.fast.mirror import ArtifactMirror, kernels_of, pack_kernels, unpack_kernels
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,11 +127,19 @@ class ArtifactSource:
     _building: dict[Path, threading.Lock] = {}
     _building_lock = threading.Lock()
 
-    def __init__(self, module: torch.nn.Module, recipe: Recipe, options: BuildOptions, directory: Path) -> None:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        recipe: Recipe,
+        options: BuildOptions,
+        directory: Path,
+        mirror: ArtifactMirror | None = None,
+    ) -> None:
         self._module = weakref.ref(module)
         self.recipe = recipe
         self.options = options
         self.directory = directory
+        self.mirror = mirror
         self.device = next(module.parameters()).device
 
     def path(self, signature: str) -> Path:
@@ -143,20 +157,32 @@ class ArtifactSource:
         with self._building_lock:
             lock = self._building.setdefault(path, threading.Lock())
         with lock:  # two modules of one architecture share the artifact: build it once
+            if self.mirror is not None:
+                self.mirror.pulled.wait()  # another instance may have built it already
             if path.is_file():
                 return
             rc = request_build(self.recipe, inputs, spec, self.options, path, self.device).wait()
             if rc != 0:
                 raise RuntimeError(f"the artifact build exited with {rc}; see {path.with_suffix('.log')}")
             path.with_suffix(".request").unlink(missing_ok=True)
+        if self.mirror is not None:
+            try:
+                self.mirror.push(path)
+            except Exception as exc:  # the artifact serves this instance all the same
+                log.warning("could not push %s to s3://%s: %s", path.name, self.mirror.bucket, exc)
 
 
 def request_build(
     recipe: Recipe, inputs: list[Any], spec: pytree.TreeSpec, options: BuildOptions, path: Path, device: torch.device
 ) -> subprocess.Popen[bytes]:
-    """Start a child process that writes the artifact for `inputs` (flat, per `spec`) on `device` to `path`."""
+    """Start a child process that writes the artifact for `inputs` (flat, per `spec`) on `device` to `path`,
+    its kernels packed beside it and merged into this process's Inductor cache."""
+    from torch._inductor.runtime.runtime_utils import cache_dir
+
     path.parent.mkdir(parents=True, exist_ok=True)
     request = path.with_suffix(".request")
+    own_cache = path.parent / "builds" / path.stem
+    shutil.rmtree(own_cache, ignore_errors=True)
     torch.save(
         {
             "recipe": asdict(recipe),
@@ -165,6 +191,7 @@ def request_build(
             "spec": pytree.treespec_dumps(spec),
             "options": asdict(options),
             "path": str(path),
+            "kernel_cache": cache_dir(),
         },
         request,
     )
@@ -173,7 +200,7 @@ def request_build(
             [sys.executable, "-m", "inference_image.fast.aot", str(request)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TORCHINDUCTOR_CACHE_DIR": str(own_cache)},
         )
 
 
@@ -205,7 +232,11 @@ def build(request_path: Path) -> Path:
     path = Path(request["path"])
     staged = path.with_suffix(".partial")
     compiled.save_compiled_function(str(staged))
-    staged.replace(path)
+    own_cache = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    pack_kernels(own_cache, kernels_of(path))
+    unpack_kernels(kernels_of(path), Path(request["kernel_cache"]))
+    staged.replace(path)  # last: whoever finds the artifact finds its kernels
+    shutil.rmtree(own_cache, ignore_errors=True)
     print(f"compile {time.perf_counter() - started:.1f} s: {path}", flush=True)
     return path
 
@@ -216,6 +247,4 @@ def _no_guards(guards: list[Any]) -> list[bool]:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    # kernels compiled here land in the artifact directory's cache, which serving processes share
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(sys.argv[1]).parent / "inductor-cache"))
     build(Path(sys.argv[1]))

@@ -37,6 +37,7 @@ import torch
 
 from inference_image.fast.aot import ArtifactSource, BuildOptions, Recipe
 from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory, weak_call
+from inference_image.fast.mirror import ArtifactMirror
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class FastOptions:
     artifact_dir: Path | None = None  # compiled artifacts (and Inductor's kernel cache); None: graph tier only
     build: BuildOptions = field(default_factory=BuildOptions)
     build_workers: int = 2  # artifact builds at once (child processes)
+    mirror_uri: str | None = None  # s3://bucket/prefix shared by all instances (`mirror.py`); None: local only
 
 
 @dataclass
@@ -88,6 +90,7 @@ class FastRunner:
         self._call_lock = threading.Lock()
         self._compiler: ThreadPoolExecutor | None = None
         self._jobs: list[Future[None]] = []
+        self._mirror: ArtifactMirror | None = None
         self.last: RunInfo | None = None
         if self.options.artifact_dir is not None and self.options.compile != "off":
             # the kernels the artifacts launch, compiled once by the builds, found again by any process
@@ -112,6 +115,18 @@ class FastRunner:
         if self.options.compile == "background":
             self._schedule_compiles(list(wrappers.values()))
         return out
+
+    def sync_artifacts(self, s3_client: Any) -> None:
+        """Start pulling the artifacts other instances built (`options.mirror_uri`), and push each one
+        built here; builds wait for the pull. The container calls this once its setup is done."""
+        options = self.options
+        if options.mirror_uri is None or options.artifact_dir is None or options.compile == "off":
+            return
+        from torch._inductor.runtime.runtime_utils import cache_dir
+
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._mirror = ArtifactMirror(s3_client, options.mirror_uri, device)
+        self._mirror.start_pull(options.artifact_dir, Path(cache_dir()))
 
     def fuses_lora(self, pipe: Any) -> bool:
         """Whether LoRAs should be fused into the UNet for `pipe`: graphs replay fused weights, not adapters."""
@@ -224,7 +239,7 @@ class FastRunner:
         recipe = Recipe.of(owner, attr, self.options.channels_last)
         if recipe is None:
             return None
-        return ArtifactSource(module, recipe, self.options.build, self.options.artifact_dir)
+        return ArtifactSource(module, recipe, self.options.build, self.options.artifact_dir, self._mirror)
 
     def _prepare(self, module: torch.nn.Module) -> None:
         if module in self._prepared:

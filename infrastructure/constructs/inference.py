@@ -44,7 +44,7 @@ class Inference(Construct):
             self,
             "SageMakerRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="sd-cloud inference endpoints: read models and inputs, write results, notify",
+            description="sd-cloud inference endpoints: read models and inputs, write results, share kernels, notify",
             inline_policies={
                 "Inference": iam.PolicyDocument(
                     statements=[
@@ -53,6 +53,7 @@ class Inference(Construct):
                             resources=[
                                 bucket.arn_for_objects("models/*"),
                                 bucket.arn_for_objects("inputs/*"),
+                                bucket.arn_for_objects("compiled/*"),
                             ],
                         ),
                         iam.PolicyStatement(
@@ -60,7 +61,14 @@ class Inference(Construct):
                             resources=[
                                 bucket.arn_for_objects("outputs/*"),
                                 bucket.arn_for_objects("async/*"),
+                                bucket.arn_for_objects("compiled/*"),
                             ],
+                        ),
+                        # compiled artifacts: an instance lists what others of its kind built
+                        iam.PolicyStatement(
+                            actions=["s3:ListBucket"],
+                            resources=[bucket.bucket_arn],
+                            conditions={"StringLike": {"s3:prefix": ["compiled/*"]}},
                         ),
                         iam.PolicyStatement(
                             actions=["sns:Publish"],

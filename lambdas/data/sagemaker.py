@@ -10,6 +10,7 @@ from lambdas.data.storage import s3_uri
 from lambdas.settings import settings
 
 VARIANT = "AllTraffic"
+COMPILED_PREFIX = "compiled/"
 MAX_NAME_LENGTH = 63
 
 
@@ -55,7 +56,12 @@ def create_endpoint(name: str, model_name: str, config_name: str, instance_type:
         sm.create_model(
             ModelName=model_name,
             ExecutionRoleArn=s.sagemaker_role_arn,
-            PrimaryContainer={"Image": s.inference_image_uri, "Mode": "SingleModel"},
+            PrimaryContainer={
+                "Image": s.inference_image_uri,
+                "Mode": "SingleModel",
+                # instances of one GPU kind share their compiled artifacts (inference_image/fast/mirror.py)
+                "Environment": {"SDCLOUD_COMPILED_S3_URI": s3_uri(COMPILED_PREFIX)},
+            },
         )
         made.append(("model", model_name))
         sm.create_endpoint_config(

@@ -282,14 +282,17 @@ def test_sagemaker_role_reads_models_and_inputs_writes_results_and_publishes(
     assert principal == {"Service": "sagemaker.amazonaws.com"}
     statements = role_statements(synthesized, role_name)
 
-    assert object_prefixes(statements, "s3:GetObject") == {"models/*", "inputs/*"}
-    assert object_prefixes(statements, "s3:PutObject") == {"outputs/*", "async/*"}
+    assert object_prefixes(statements, "s3:GetObject") == {"models/*", "inputs/*", "compiled/*"}
+    assert object_prefixes(statements, "s3:PutObject") == {"outputs/*", "async/*", "compiled/*"}
+    (listing,) = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["compiled/*"]}}
     topics = {logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")}
     assert {json.loads(r)["Ref"] for r in grants(statements, "sns:Publish")} == topics
     ecr_pull = {"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}
     assert actions(statements) == {
         "s3:GetObject",
         "s3:PutObject",
+        "s3:ListBucket",
         "sns:Publish",
         "kms:GenerateDataKey",
         "kms:Decrypt",

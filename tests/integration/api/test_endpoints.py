@@ -42,6 +42,8 @@ def test_admin_creates_an_async_endpoint(gateway, admin_key, aws):
     assert variant["ModelName"].startswith("sdcloud-sd-")
     model = sm.describe_model(ModelName=variant["ModelName"])
     assert model["PrimaryContainer"]["Image"] == aws.settings.inference_image_uri
+    bucket = aws.settings.bucket
+    assert model["PrimaryContainer"]["Environment"] == {"SDCLOUD_COMPILED_S3_URI": f"s3://{bucket}/compiled/"}
     assert model["ExecutionRoleArn"] == aws.settings.sagemaker_role_arn
     item = boto3.resource("dynamodb").Table(aws.settings.endpoints_table).get_item(Key={"name": "sdcloud-sd"})["Item"]
     assert item["record_type"] == "endpoint" and item["min_instances"] == 0 and item["max_instances"] == 2
