@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -16,12 +17,13 @@ from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
 from api_schema.payload import GenerationPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
-from inference_image.controlnet import prepare_unit, unit_module
 from inference_image.errors import Busy, InvalidJob, ModelLoadError
-from inference_image.generation import Runner, generate, prepare_inputs, run_pipeline, seeds_of
 from inference_image.images import png_bytes
 from inference_image.infotext import format_infotext, number
 from inference_image.settings import InferenceSettings
+
+if TYPE_CHECKING:
+    from inference_image.generation import Runner
 
 Health = Literal["starting", "ready", "busy", "failed"]
 
@@ -36,65 +38,97 @@ def validation_message(exc: ValidationError) -> str:
 
 
 class Predictor:
-    def __init__(self, settings: InferenceSettings, s3: Any = None, runner: Runner = run_pipeline) -> None:
+    """`runner` runs the denoising (`generation.Runner`); None: the one the settings choose
+    (`runners.runner_for`), picked when the libraries are in."""
+
+    def __init__(self, settings: InferenceSettings, s3: Any = None, runner: Runner | None = None) -> None:
         self.settings = settings
         self.runner = runner
         self._s3 = s3
         self.state: Health = "starting"
         self.error: str | None = None
         self._lock = threading.Lock()
+        self._libraries = threading.Event()  # set when _load_libraries has ended, whatever the outcome
 
     # --- lifecycle -----------------------------------------------------------------------------
     def setup(self) -> None:
-        """Everything a job should not pay for: imports, device, caches, tokenizer and config folders."""
+        """In two steps. First what taking a job needs (the S3 client and the model store): the health check
+        turns ready then, so a new instance takes its first job while the second step runs: the libraries
+        (torch, diffusers: seconds of imports), the device, config folders, model pool, preprocessors and the
+        runner. A job that comes meanwhile downloads its models, then waits for the libraries."""
         try:
-            import torch
-
-            from inference_image.checkpoints import ConfigFolders
-            from inference_image.model_store import ModelStore
-            from inference_image.pool import ModelPool
-            from inference_image.preprocessors import Preprocessors
-
-            self.device = self.settings.resolved_device()
-            self.dtype = torch.float16 if self.device == "cuda" else torch.float32
-            if self._s3 is None:
-                import boto3
-
-                self._s3 = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
-            cache = self.settings.cache_dir
-            self.store = ModelStore(
-                self._s3,
-                cache,
-                self.settings.disk_budget_bytes,
-                self.settings.transfer_concurrency,
-                self.settings.part_size_bytes,
-            )
-            self.configs = ConfigFolders(cache / "configs")
-            for arch in ("sd15", "sdxl"):
-                self.configs.folder(arch, {})
-            self.pool = ModelPool(self.settings.memory_budget_bytes)
-            self.preprocessors = Preprocessors(self.device)
-            import diffusers  # noqa: F401  (the import itself takes seconds: pay it here)
-
-            sync_artifacts = getattr(self.runner, "sync_artifacts", None)
-            if sync_artifacts is not None:
-                sync_artifacts(self._s3)  # in the background: jobs never wait on it
+            self._open()
+            self.state = "ready"
+            self._load_libraries()
         except Exception as exc:
             self.state, self.error = "failed", f"setup failed: {exc}"
             raise
-        self.state = "ready"
+        finally:
+            self._libraries.set()
+
+    @property
+    def libraries(self) -> Literal["loading", "loaded", "failed"]:
+        if not self._libraries.is_set():
+            return "loading"
+        return "failed" if self.state == "failed" else "loaded"
+
+    def _open(self) -> None:
+        from inference_image.model_store import ModelStore
+
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+        self.store = ModelStore(
+            self._s3,
+            self.settings.cache_dir,
+            self.settings.disk_budget_bytes,
+            self.settings.transfer_concurrency,
+            self.settings.part_size_bytes,
+        )
+
+    def _load_libraries(self) -> None:
+        import diffusers
+        import torch
+
+        import inference_image.generation  # noqa: F401  (with diffusers, transformers, peft: seconds of imports)
+        from inference_image.checkpoints import ConfigFolders
+        from inference_image.pool import ModelPool
+        from inference_image.preprocessors import Preprocessors
+        from inference_image.runners import runner_for
+
+        for lazy in ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline"):
+            getattr(diffusers, lazy)  # diffusers imports its pipelines at first use: not in a job
+        self.device = self.settings.resolved_device()
+        self.dtype = torch.float16 if self.device == "cuda" else torch.float32
+        self.configs = ConfigFolders(self.settings.cache_dir / "configs")
+        for arch in ("sd15", "sdxl"):
+            self.configs.folder(arch, {})
+        self.pool = ModelPool(self.settings.memory_budget_bytes)
+        self.preprocessors = Preprocessors(self.device)
+        if self.runner is None:
+            self.runner = runner_for(self.settings)
+        sync_artifacts = getattr(self.runner, "sync_artifacts", None)
+        if sync_artifacts is not None:
+            sync_artifacts(self._s3)  # in the background: jobs never wait on it
+
+    def _wait_for_libraries(self) -> None:
+        self._libraries.wait()
+        if self.state == "failed":
+            raise Busy(f"the server is not ready ({self.error})")
 
     # --- one job -------------------------------------------------------------------------------
     def predict(self, job: InferenceInput) -> InferenceManifest:
         if self.state in ("starting", "failed"):
             raise Busy(f"the server is not ready ({self.state})")
-        import torch
-
         with self._lock:
             self.state = "busy"
             try:
                 return self._predict(job)
-            except torch.cuda.OutOfMemoryError as exc:
+            except Exception as exc:
+                torch = sys.modules.get("torch")
+                if torch is None or not isinstance(exc, torch.cuda.OutOfMemoryError):
+                    raise
                 torch.cuda.empty_cache()
                 raise InvalidJob(
                     "the job needs more GPU memory than this instance has: lower batch_size, width or height, "
@@ -102,7 +136,8 @@ class Predictor:
                     "payload.batch_size",
                 ) from exc
             finally:
-                self.state = "ready"
+                if self.state == "busy":
+                    self.state = "ready"
 
     def _predict(self, job: InferenceInput) -> InferenceManifest:
         started = time.perf_counter()
@@ -114,11 +149,19 @@ class Predictor:
         units = payload.controlnet_units
         loras = self._lora_weights(payload, job)
         cn_refs = [self._controlnet_ref(i, unit.model, job) for i, unit in enumerate(units)]
+        files: set[Path] = set()
+        if not self._libraries.is_set():  # a new instance: download while the libraries load
+            for ref in (job.models.checkpoint, job.models.vae, *cn_refs, *(job.models.loras[n] for n in loras)):
+                if ref is not None:
+                    self._fetch(ref, files)
+        self._wait_for_libraries()
+        from inference_image.controlnet import prepare_unit, unit_module
+        from inference_image.generation import generate, prepare_inputs, seeds_of
+
         for i, unit in enumerate(units):
             unit_module(i, unit)
         inputs = prepare_inputs(payload)  # decodes the input images: a bad one fails before any download
 
-        files: set[Path] = set()
         ckpt_path = self._fetch(job.models.checkpoint, files)
         vae_path = self._fetch(job.models.vae, files) if job.models.vae else None
         lora_paths = {name: self._fetch(job.models.loras[name], files) for name in loras}
@@ -142,6 +185,7 @@ class Predictor:
         pipe.scheduler = scheduler_for(payload.sampler_name, payload.scheduler, pipe.sdcloud_scheduler_config)
         infer_start = time.perf_counter()
         with self._extra_networks(pipe, lora_paths, loras, embedding_paths):
+            assert self.runner is not None  # chosen with the libraries
             images = generate(pipe, payload, inputs, prepared, nets, clip_skip, seeds, self.runner)
         inference_s = time.perf_counter() - infer_start
 

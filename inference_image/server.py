@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from api_schema.jobs import InferenceFailure, InferenceInput
 from inference_image.errors import JobError
-from inference_image.generation import Runner, run_pipeline
 from inference_image.predictor import Predictor, validation_field, validation_message
 from inference_image.settings import InferenceSettings
 
@@ -26,18 +25,6 @@ def failure(status: int, type_: str, message: str, job_id: str | None = None, fi
     return JSONResponse(body.model_dump(), status_code=status)
 
 
-def runner_for(settings: InferenceSettings) -> Runner:
-    """The denoising runner the settings ask for; the fast one falls back to plain by itself off CUDA."""
-    if settings.fast_path == "off":
-        return run_pipeline
-    from inference_image.fast import FastOptions, FastRunner
-
-    if settings.fast_path == "graphs":
-        return FastRunner(FastOptions(compile="off"))
-    artifact_dir = settings.compiled_dir or settings.cache_dir / "compiled"
-    return FastRunner(FastOptions(compile="background", artifact_dir=artifact_dir, mirror_uri=settings.compiled_s3_uri))
-
-
 def create_app(
     settings: InferenceSettings | None = None,
     predictor: Predictor | None = None,
@@ -46,8 +33,7 @@ def create_app(
     """The app around `predictor` (or a new one for `settings`); setup runs at startup, in a thread by default
     so that /ping answers 'starting' meanwhile."""
     if predictor is None:
-        settings = settings or InferenceSettings()
-        predictor = Predictor(settings, runner=runner_for(settings))
+        predictor = Predictor(settings or InferenceSettings())
 
     def run_setup() -> None:
         try:
@@ -71,7 +57,7 @@ def create_app(
     def ping() -> JSONResponse:
         # busy still answers 200: SageMaker replaces an instance whose health check fails mid-job.
         healthy = predictor.state in ("ready", "busy")
-        body: dict[str, Any] = {"status": predictor.state}
+        body: dict[str, Any] = {"status": predictor.state, "libraries": predictor.libraries}
         if predictor.error:
             body["error"] = predictor.error
         return JSONResponse(body, status_code=200 if healthy else 503)

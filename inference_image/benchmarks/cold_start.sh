@@ -1,6 +1,7 @@
 #!/bin/bash
-# Cold start of the inference container's server: process start to GET /ping answering 200, twice
-# (the first start also compiles the carried packages' bytecode, which a built image has done already).
+# Cold start of the inference container's server: process start to GET /ping answering 200, and to its
+# libraries (torch, diffusers...) loaded, twice (the first start also compiles the carried packages'
+# bytecode, which a built image has done already).
 #   bash inference_image/benchmarks/cold_start.sh   (from the repository root, on the GPU machine)
 # .gpu/wheels: diffusers, peft, open-clip-torch; .gpu/serve-wheels: the server's own dependencies.
 set -u
@@ -14,17 +15,20 @@ for attempt in 1 2; do
   SDCLOUD_FAST_PATH=${SDCLOUD_FAST_PATH:-graphs} python3 -m inference_image.server >"/tmp/serve-$attempt.log" 2>&1 &
   server=$!
   python3 - "$start" "$attempt" <<'PY' | tee -a "$OUT/cold_start.txt"
-import sys, time, urllib.request
-start = float(sys.argv[1])
+import json, sys, time, urllib.request
+start, ready = float(sys.argv[1]), None
 while time.time() - start < 120:
     try:
-        if urllib.request.urlopen("http://localhost:8080/ping", timeout=1).status == 200:
-            print(f"start {sys.argv[2]}: /ping 200 after {time.time() - start:.2f} s")
-            break
+        with urllib.request.urlopen("http://localhost:8080/ping", timeout=1) as ping:
+            ready = ready or time.time() - start
+            if json.load(ping).get("libraries") == "loaded":
+                print(f"start {sys.argv[2]}: /ping 200 after {ready:.2f} s, libraries loaded after {time.time() - start:.2f} s")
+                break
     except OSError:
-        time.sleep(0.05)
+        pass
+    time.sleep(0.05)
 else:
-    print(f"start {sys.argv[2]}: no /ping 200 within 120 s")
+    print(f"start {sys.argv[2]}: /ping 200 after {ready} s, libraries not loaded within 120 s")
 PY
   kill $server; wait $server 2>/dev/null
 done

@@ -138,6 +138,69 @@ def test_ping_is_not_200_before_ready(s3, tmp_path, model_refs):
         assert requests.get(srv.url + "/ping", timeout=5).json()["status"] == "ready"
 
 
+class SlowLibraries(Predictor):
+    """A predictor whose libraries step waits for the test: a new instance still importing torch and diffusers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+
+    def _load_libraries(self) -> None:
+        assert self.gate.wait(timeout=60)
+        super()._load_libraries()
+
+
+def test_a_job_sent_while_the_libraries_load_downloads_its_models_then_runs(s3, tmp_path, model_refs):
+    predictor = SlowLibraries(InferenceSettings(cache_dir=tmp_path, device="cpu"), s3=s3)
+    with Server(create_app(predictor=predictor)) as srv:
+        # Given a server that can take jobs while its libraries still load
+        srv.wait_ready()
+        assert requests.get(srv.url + "/ping", timeout=5).json() == {"status": "ready", "libraries": "loading"}
+
+        # When a job comes, it downloads its checkpoint meanwhile
+        result: dict[str, requests.Response] = {}
+        sender = threading.Thread(target=lambda: result.update(r=invoke(srv, job(model_refs, BASE, job_id="early"))))
+        sender.start()
+        for _ in range(200):
+            if predictor.store.downloads:
+                break
+            threading.Event().wait(0.05)
+        assert predictor.store.downloads == 1 and sender.is_alive()
+        assert requests.get(srv.url + "/ping", timeout=5).json()["status"] == "busy"
+
+        # Then it runs once the libraries are in
+        predictor.gate.set()
+        sender.join(timeout=300)
+        assert result["r"].status_code == 200, result["r"].text
+        assert requests.get(srv.url + "/ping", timeout=5).json() == {"status": "ready", "libraries": "loaded"}
+
+
+def test_libraries_that_fail_to_load_turn_the_health_check_503_and_fail_the_waiting_job(s3, tmp_path, model_refs):
+    class BrokenLibraries(SlowLibraries):
+        def _load_libraries(self) -> None:
+            assert self.gate.wait(timeout=60)
+            raise RuntimeError("CUDA driver missing")
+
+    predictor = BrokenLibraries(InferenceSettings(cache_dir=tmp_path, device="cpu"), s3=s3)
+    with Server(create_app(predictor=predictor)) as srv:
+        srv.wait_ready()
+        result: dict[str, requests.Response] = {}
+        sender = threading.Thread(target=lambda: result.update(r=invoke(srv, job(model_refs, BASE, job_id="doomed"))))
+        sender.start()
+        for _ in range(200):
+            if predictor.state == "busy":
+                break
+            threading.Event().wait(0.05)
+        assert predictor.state == "busy"  # the job waits for the libraries
+        predictor.gate.set()
+        sender.join(timeout=120)
+        body = failure_of(result["r"], 503)
+        assert body["type"] == "Busy" and "CUDA driver missing" in body["message"]
+        ping = requests.get(srv.url + "/ping", timeout=5)
+        assert ping.status_code == 503
+        assert ping.json()["status"] == "failed" and ping.json()["libraries"] == "failed"
+
+
 def test_failed_setup_is_reported(s3, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
