@@ -8,6 +8,7 @@ task pipeline (a diffusers pipeline sharing the pooled modules) and the keyword 
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,7 +216,9 @@ def generate(
 ) -> list[Image.Image]:
     """All images of the job, n_iter batches of batch_size, in seed order."""
     pipe = task_pipeline(base, inputs, units, nets, payload.cfg_scale > 1)
-    embeds = encode_prompts(base, payload.prompt, payload.negative_prompt, clip_skip)
+    fast_modules = getattr(runner, "fast_modules", None)  # the fast runner replays the text encoders too
+    with fast_modules(base) if fast_modules else contextlib.nullcontext():
+        embeds = encode_prompts(base, payload.prompt, payload.negative_prompt, clip_skip)
     images: list[Image.Image] = []
     for start in range(0, len(seeds), payload.batch_size):
         batch = seeds[start : start + payload.batch_size]

@@ -1,5 +1,6 @@
 """FastRunner against the plain pipeline on tiny random-weight SD pipelines (CPU)."""
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from inference_image.fast import FastOptions, FastRunner
 from inference_image.fast.aot import BuildOptions
 
 SIZE = 32
+# the text encoder has a graph tier only (no artifact): see fast/runner.py
+COMPILED = {"unet": ["compiled"], "vae_decoder": ["compiled"], "text_encoder": ["graph"]}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,7 +70,7 @@ def test_two_controlnet_units_match_the_plain_pipeline(pipe):
     fast = runner.run(pipe, **call_kwargs(**two_units())).images
     plain = pipe(**call_kwargs(**two_units())).images
     assert runner.last is not None and runner.last.path == "fast"
-    assert set(runner.last.tiers) == {"unet", "controlnet_0", "controlnet_1", "vae_decoder"}
+    assert set(runner.last.tiers) == {"unet", "controlnet_0", "controlnet_1", "vae_decoder", "text_encoder"}
     assert not np.isnan(fast).any()
     np.testing.assert_allclose(fast, plain, atol=1e-4)
 
@@ -187,7 +190,7 @@ def test_the_runner_does_not_keep_an_evicted_pipeline_alive():
     pipe = build_pipeline("tiny", controlnets=1, seed=9)
     runner = emulated()
     runner.run(pipe, **call_kwargs(image=control_image(SIZE, SIZE)))
-    assert len(runner._wrappers) == 3
+    assert len(runner._wrappers) == 4  # UNet, ControlNet, VAE decoder, text encoder
     unet = weakref.ref(pipe.unet)
 
     # When the model pool drops its last reference to the pipeline
@@ -214,7 +217,7 @@ def test_a_fresh_runner_serves_built_artifacts_from_the_first_call_for_any_check
     other = build_pipeline("tiny", seed=2)
     runner = compiling(tmp_path, backend="inductor")
     fast = runner.run(other, **call_kwargs()).images
-    assert runner.last is not None and runner.last.tiers == {"unet": ["compiled"], "vae_decoder": ["compiled"]}
+    assert runner.last is not None and runner.last.tiers == COMPILED
     np.testing.assert_allclose(fast, other(**call_kwargs()).images, atol=1e-4)
 
     # Then a LoRA fused into its UNet in place is drawn by the same artifacts, with nothing built
@@ -231,3 +234,49 @@ def test_a_fresh_runner_serves_built_artifacts_from_the_first_call_for_any_check
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == built
     np.testing.assert_allclose(fused, other(**call_kwargs()).images, atol=1e-4)
     assert np.abs(fused - fast).max() > 1e-3
+
+
+def test_prompt_encoding_replays_the_text_encoder_and_an_unfused_text_encoder_lora_runs_as_is(pipe):
+    from diffusers.utils.peft_utils import recurse_remove_peft_layers
+    from peft import LoraConfig, inject_adapter_in_model
+
+    from inference_image.prompts import encode_prompts
+
+    long = ", ".join(["a (red:1.3) cat on a mat"] * 12)  # several 77-token chunks, weights
+
+    def encode(runner: FastRunner | None, clip_skip: int) -> dict[str, torch.Tensor]:
+        with runner.fast_modules(pipe) if runner else contextlib.nullcontext():
+            return encode_prompts(pipe, long, "blurry", clip_skip)
+
+    # Given the container's prompt encoding, within the runner's fast modules
+    runner = emulated()
+    for clip_skip in (1, 2):
+        fast, plain = encode(runner, clip_skip), encode(None, clip_skip)
+        # Then it replays the text encoder's graph, and the negative's encode did not overwrite the positive's
+        assert runner.last is not None and runner.last.tiers["text_encoder"] == ["graph"]
+        for name in plain:
+            torch.testing.assert_close(fast[name], plain[name], atol=1e-5, rtol=0)
+
+    base = encode(None, 1)
+    graphs = runner._wrappers[pipe.text_encoder][1]
+    captures = graphs.stats.captures
+
+    # When a LoRA sits unfused on the text encoder, the encoder runs as it is, LoRA included
+    # (as diffusers' load_lora_weights puts it there, and unload_lora_weights takes it away)
+    inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj", "v_proj"]), pipe.text_encoder)
+    try:
+        with torch.no_grad():
+            for name, p in pipe.text_encoder.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)
+        with_lora = encode(runner, 1)
+        assert runner.last is not None and "text_encoder" not in runner.last.tiers
+        torch.testing.assert_close(with_lora["prompt_embeds"], encode(None, 1)["prompt_embeds"], atol=1e-5, rtol=0)
+        assert (with_lora["prompt_embeds"] - base["prompt_embeds"]).abs().max() > 1e-3
+    finally:
+        recurse_remove_peft_layers(pipe.text_encoder)
+    # Then without it, the same graph serves again, nothing captured anew
+    again = encode(runner, 1)
+    assert runner.last.tiers["text_encoder"] == ["graph"]
+    assert runner._wrappers[pipe.text_encoder][1] is graphs and graphs.stats.captures == captures
+    torch.testing.assert_close(again["prompt_embeds"], base["prompt_embeds"], atol=1e-5, rtol=0)
