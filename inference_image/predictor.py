@@ -37,6 +37,17 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
 
 
+def import_libraries() -> None:
+    """What a job needs imported, paid once: torch, diffusers (with transformers and peft) and its
+    pipelines, which diffusers would otherwise import at first use. Seconds, most of a cold start."""
+    import diffusers
+
+    import inference_image.generation  # noqa: F401
+
+    for lazy in ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline"):
+        getattr(diffusers, lazy)
+
+
 class Predictor:
     """`runner` runs the denoising (`generation.Runner`); None: the one the settings choose
     (`runners.runner_for`), picked when the libraries are in."""
@@ -88,17 +99,14 @@ class Predictor:
         )
 
     def _load_libraries(self) -> None:
-        import diffusers
+        import_libraries()
         import torch
 
-        import inference_image.generation  # noqa: F401  (with diffusers, transformers, peft: seconds of imports)
         from inference_image.checkpoints import ConfigFolders
         from inference_image.pool import ModelPool
         from inference_image.preprocessors import Preprocessors
         from inference_image.runners import runner_for
 
-        for lazy in ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline"):
-            getattr(diffusers, lazy)  # diffusers imports its pipelines at first use: not in a job
         self.device = self.settings.resolved_device()
         self.dtype = torch.float16 if self.device == "cuda" else torch.float32
         self.configs = ConfigFolders(self.settings.cache_dir / "configs")
