@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import math
 import os
 import platform
@@ -357,6 +358,7 @@ def main() -> None:
     parser.add_argument("--configs", default="", help="e.g. txt2img:8,cn2:1 (default: all)")
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU: checks the script only")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     setup = Setup.smoke() if args.smoke else Setup()
     if args.phase == "main":

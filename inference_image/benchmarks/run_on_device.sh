@@ -9,7 +9,7 @@ export TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-4} BENCH_B
 OUT=${OUT:-out}
 WORK=${WORK:-/tmp/bench-work}
 mkdir -p "$OUT" "$WORK"
-python3 -m pip install -q --no-index --no-deps --no-cache-dir --target /tmp/site .gpu/wheels/*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-cache-dir --target /tmp/site .gpu/wheels/*.whl .gpu/serve-wheels/*.whl || exit 1
 export PYTHONPATH=$PWD:/tmp/site
 if ! python3 -c "import diffusers.pipelines.controlnet" 2>"$OUT/import_err.txt"; then
   tail -3 "$OUT/import_err.txt"

@@ -99,8 +99,10 @@ def load(path: Path, module: torch.nn.Module) -> Any:
     (held weakly). An artifact is read once per process: it serves every module of its architecture."""
     with _read_lock:
         if path not in _read:
+            started = time.perf_counter()
             with path.open("rb") as file:
                 _read[path] = torch.compiler.load_compiled_function(file)
+            log.info("loaded %s in %.2f s", path.name, time.perf_counter() - started)
         compiled = _read[path]
     return weak_call(lambda target, *args, **kwargs: compiled(without_adapters(target), *args, **kwargs), module)
 
