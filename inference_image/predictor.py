@@ -99,16 +99,13 @@ class Predictor:
         )
 
     def _load_libraries(self) -> None:
-        from inference_image.runners import runner_for
-
-        if self.runner is None:
-            self.runner = runner_for(self.settings)  # first: the fast runner starts its helpers early
         import_libraries()
         import torch
 
         from inference_image.checkpoints import ConfigFolders
         from inference_image.pool import ModelPool
         from inference_image.preprocessors import Preprocessors
+        from inference_image.runners import runner_for
 
         self.device = self.settings.resolved_device()
         self.dtype = torch.float16 if self.device == "cuda" else torch.float32
@@ -117,6 +114,8 @@ class Predictor:
             self.configs.folder(arch, {})
         self.pool = ModelPool(self.settings.memory_budget_bytes)
         self.preprocessors = Preprocessors(self.device)
+        if self.runner is None:
+            self.runner = runner_for(self.settings)
         sync_artifacts = getattr(self.runner, "sync_artifacts", None)
         if sync_artifacts is not None:
             sync_artifacts(self._s3)  # in the background: jobs never wait on it

@@ -97,12 +97,6 @@ class FastRunner:
         if self.options.artifact_dir is not None and self.options.compile != "off":
             # the kernels the artifacts launch, compiled once by the builds, found again by any process
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.options.artifact_dir / "inductor-cache"))
-            if torch.cuda.is_available():
-                # Loading an artifact loads its kernels through Inductor's worker processes, in parallel
-                # once they are up: start them now, while the process still imports the libraries.
-                from torch._inductor.async_compile import maybe_warm_pool
-
-                maybe_warm_pool()
 
     # -- public --------------------------------------------------------------------------------
     def run(self, pipe: Any, **call_kwargs: Any) -> Any:
