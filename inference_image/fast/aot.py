@@ -202,8 +202,15 @@ def request_build(
             [sys.executable, "-m", "inference_image.fast.aot", str(request)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TORCHINDUCTOR_CACHE_DIR": str(own_cache)},
+            env=build_env(own_cache),
         )
+
+
+def build_env(own_cache: Path) -> dict[str, str]:
+    """A build child's environment: every kernel it compiles goes to its own cache, Triton's included
+    (Inductor points TRITON_CACHE_DIR at this process's cache once it has loaded a kernel)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_CACHE_DIR"}
+    return {**env, "PYTHONPATH": os.pathsep.join(sys.path), "TORCHINDUCTOR_CACHE_DIR": str(own_cache)}
 
 
 def build(request_path: Path) -> Path:

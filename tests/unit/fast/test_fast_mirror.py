@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from inference_image.benchmarks.models import build_pipeline
 from inference_image.fast import FastOptions, FastRunner
-from inference_image.fast.aot import BuildOptions
+from inference_image.fast.aot import BuildOptions, build_env
 from inference_image.fast.mirror import pack_kernels, unpack_kernels
 
 SIZE = 32
@@ -145,6 +145,14 @@ def test_a_failed_push_leaves_the_artifact_serving_this_instance(s3, tmp_path):
     assert runner.last is not None and runner.last.tiers["unet"] == ["compiled"]
     assert stored(s3) == []
     runner.close()
+
+
+def test_a_build_compiles_every_kernel_into_its_own_cache(monkeypatch, tmp_path):
+    # as Inductor leaves it once the serving process has loaded a Triton kernel
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "serving" / "triton" / "0"))
+    env = build_env(tmp_path / "builds" / "one")
+    assert env["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "builds" / "one")
+    assert "TRITON_CACHE_DIR" not in env  # the child derives it from its own Inductor cache
 
 
 def test_kernels_merge_into_a_cache_without_overwriting_and_refuse_paths_outside_it(tmp_path):
