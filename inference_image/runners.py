@@ -20,5 +20,5 @@ def runner_for(settings: InferenceSettings) -> Runner:
 
     if settings.fast_path == "graphs":
         return FastRunner(FastOptions(compile="off"))
-    artifact_dir = settings.compiled_dir or settings.cache_dir / "compiled"
-    return FastRunner(FastOptions(compile="background", artifact_dir=artifact_dir, mirror_uri=settings.compiled_s3_uri))
+    options = FastOptions(compile="background", artifact_dir=settings.artifact_dir, mirror_uri=settings.compiled_s3_uri)
+    return FastRunner(options)

@@ -90,13 +90,21 @@ def create_app(
 
 def serve(host: str = "0.0.0.0", port: int = 8080) -> None:
     """The container's entry point (`serve`, as SageMaker starts it): settings from the environment."""
-    import os
-
     import uvicorn
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    settings = InferenceSettings.from_env()
+    process_environment(settings)
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(create_app(InferenceSettings.from_env()), host=host, port=port, workers=1)
+    uvicorn.run(create_app(settings), host=host, port=port, workers=1)
+
+
+def process_environment(settings: InferenceSettings) -> None:
+    """What the libraries read from the environment once, set before they are imported (unless set)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Inductor's kernel cache beside the artifacts: importing torch._dynamo fixes it for the process
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.artifact_dir / "inductor-cache"))
 
 
 if __name__ == "__main__":

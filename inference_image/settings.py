@@ -58,6 +58,10 @@ class InferenceSettings(BaseModel):
         values = {field: env[var] for field, var in _ENV.items() if env.get(var)}
         return cls.model_validate(values)
 
+    @property
+    def artifact_dir(self) -> Path:
+        return self.compiled_dir or self.cache_dir / "compiled"
+
     def resolved_device(self) -> str:
         if self.device != "auto":
             return self.device

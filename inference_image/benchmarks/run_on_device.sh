@@ -8,6 +8,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error DIFFUSER
 export TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-4} BENCH_BUILD_WORKERS=${BENCH_BUILD_WORKERS:-8}
 OUT=${OUT:-out}
 WORK=${WORK:-/tmp/bench-work}
+export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$WORK/artifacts/inductor-cache}  # as `serve` sets it
 mkdir -p "$OUT" "$WORK"
 python3 -m pip install -q --no-index --no-deps --no-cache-dir --target /tmp/site .gpu/wheels/*.whl .gpu/serve-wheels/*.whl || exit 1
 export PYTHONPATH=$PWD:/tmp/site

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 import weakref
@@ -56,7 +55,7 @@ class FastOptions:
     # static-buffer machinery without CUDA graphs (tests).
     backend: Backend = "auto"
     max_signatures: int = 8
-    artifact_dir: Path | None = None  # compiled artifacts (and Inductor's kernel cache); None: graph tier only
+    artifact_dir: Path | None = None  # compiled artifacts with their packed kernels; None: graph tier only
     build: BuildOptions = field(default_factory=BuildOptions)
     build_workers: int = 2  # artifact builds at once (child processes)
     mirror_uri: str | None = None  # s3://bucket/prefix shared by all instances (`mirror.py`); None: local only
@@ -94,9 +93,6 @@ class FastRunner:
         self._jobs: list[Future[None]] = []
         self._mirror: ArtifactMirror | None = None
         self.last: RunInfo | None = None
-        if self.options.artifact_dir is not None and self.options.compile != "off":
-            # the kernels the artifacts launch, compiled once by the builds, found again by any process
-            os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.options.artifact_dir / "inductor-cache"))
 
     # -- public --------------------------------------------------------------------------------
     def run(self, pipe: Any, **call_kwargs: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from inference_image.fast import FastOptions, FastRunner
 from inference_image.generation import run_pipeline
 from inference_image.predictor import Predictor
 from inference_image.runners import runner_for
-from inference_image.server import create_app
+from inference_image.server import create_app, process_environment
 from inference_image.settings import InferenceSettings
 from tests.integration.inference.helpers import BASE, Server, image_of, invoke, job
 
@@ -69,3 +70,12 @@ def test_a_lora_job_on_the_fast_path_matches_the_plain_path_and_leaves_the_weigh
     assert np.abs(pixels(s3, fast) - pixels(s3, plain)).mean() < 1.0
     assert np.abs(pixels(s3, fast_after) - pixels(s3, plain_after)).mean() < 1.0
     assert np.abs(pixels(s3, fast) - pixels(s3, fast_after)).mean() > 1
+
+
+def test_serve_puts_inductor_kernels_beside_the_artifacts_unless_told_otherwise(monkeypatch, tmp_path):
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    process_environment(InferenceSettings(cache_dir=tmp_path))
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "compiled" / "inductor-cache")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")
+    process_environment(InferenceSettings(cache_dir=tmp_path))
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/elsewhere"
