@@ -9,10 +9,9 @@ call's signature, the torch version and the GPU) says where it applies.
 
 Artifacts are built by a child process (`python -m inference_image.fast.aot REQUEST`) that rebuilds the
 module's architecture from its config, so a build never holds the serving process's interpreter lock;
-jobs keep running on the graph tier meanwhile. Each build compiles its kernels into a cache of its own,
-packed beside the artifact (`<artifact>.kernels.tar`) and merged into the serving process's Inductor
-cache. The artifact directory is the persisted cache: keep it on the instance's disk, bake it into the
-image, or share it through S3 (`mirror.py`).
+jobs keep running on the graph tier meanwhile. An artifact carries its compiled kernels: a process with
+an empty Inductor cache loads it as fast (RESULTS.md, run 9). The artifact directory is the persisted
+cache: keep it on the instance's disk, bake it into the image, or share it through S3 (`mirror.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import importlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -37,7 +35,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from inference_image.fast.graphs import weak_call
-from inference_image.fast.mirror import ArtifactMirror, kernels_of, pack_kernels, unpack_kernels
+from inference_image.fast.mirror import ArtifactMirror
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +175,9 @@ class ArtifactSource:
 def request_build(
     recipe: Recipe, inputs: list[Any], spec: pytree.TreeSpec, options: BuildOptions, path: Path, device: torch.device
 ) -> subprocess.Popen[bytes]:
-    """Start a child process that writes the artifact for `inputs` (flat, per `spec`) on `device` to `path`,
-    its kernels packed beside it and merged into this process's Inductor cache."""
-    from torch._inductor.runtime.runtime_utils import cache_dir
-
+    """Start a child process that writes the artifact for `inputs` (flat, per `spec`) on `device` to `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     request = path.with_suffix(".request")
-    own_cache = path.parent / "builds" / path.stem
-    shutil.rmtree(own_cache, ignore_errors=True)
     torch.save(
         {
             "recipe": asdict(recipe),
@@ -193,7 +186,6 @@ def request_build(
             "spec": pytree.treespec_dumps(spec),
             "options": asdict(options),
             "path": str(path),
-            "kernel_cache": cache_dir(),
         },
         request,
     )
@@ -202,15 +194,8 @@ def request_build(
             [sys.executable, "-m", "inference_image.fast.aot", str(request)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=build_env(own_cache),
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
-
-
-def build_env(own_cache: Path) -> dict[str, str]:
-    """A build child's environment: every kernel it compiles goes to its own cache, Triton's included
-    (Inductor points TRITON_CACHE_DIR at this process's cache once it has loaded a kernel)."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_CACHE_DIR"}
-    return {**env, "PYTHONPATH": os.pathsep.join(sys.path), "TORCHINDUCTOR_CACHE_DIR": str(own_cache)}
 
 
 def build(request_path: Path) -> Path:
@@ -241,11 +226,7 @@ def build(request_path: Path) -> Path:
     path = Path(request["path"])
     staged = path.with_suffix(".partial")
     compiled.save_compiled_function(str(staged))
-    own_cache = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
-    pack_kernels(own_cache, kernels_of(path))
-    unpack_kernels(kernels_of(path), Path(request["kernel_cache"]))
-    staged.replace(path)  # last: whoever finds the artifact finds its kernels
-    shutil.rmtree(own_cache, ignore_errors=True)
+    staged.replace(path)
     print(f"compile {time.perf_counter() - started:.1f} s: {path}", flush=True)
     return path
 

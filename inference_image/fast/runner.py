@@ -55,7 +55,7 @@ class FastOptions:
     # static-buffer machinery without CUDA graphs (tests).
     backend: Backend = "auto"
     max_signatures: int = 8
-    artifact_dir: Path | None = None  # compiled artifacts with their packed kernels; None: graph tier only
+    artifact_dir: Path | None = None  # compiled artifacts; None: graph tier only
     build: BuildOptions = field(default_factory=BuildOptions)
     build_workers: int = 2  # artifact builds at once (child processes)
     mirror_uri: str | None = None  # s3://bucket/prefix shared by all instances (`mirror.py`); None: local only
@@ -127,11 +127,9 @@ class FastRunner:
         options = self.options
         if options.mirror_uri is None or options.artifact_dir is None or options.compile == "off":
             return
-        from torch._inductor.runtime.runtime_utils import cache_dir
-
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self._mirror = ArtifactMirror(s3_client, options.mirror_uri, device)
-        self._mirror.start_pull(options.artifact_dir, Path(cache_dir()))
+        self._mirror.start_pull(options.artifact_dir)
 
     def fuses_lora(self, pipe: Any) -> bool:
         """Whether LoRAs should be fused into the UNet for `pipe`: graphs replay fused weights, not adapters."""

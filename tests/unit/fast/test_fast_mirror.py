@@ -1,6 +1,5 @@
 """Compiled artifacts shared through S3 (moto): built on one instance, served by a fresh one."""
 
-import tarfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,7 @@ from moto import mock_aws
 
 from inference_image.benchmarks.models import build_pipeline
 from inference_image.fast import FastOptions, FastRunner
-from inference_image.fast.aot import BuildOptions, build_env
-from inference_image.fast.mirror import pack_kernels, unpack_kernels
+from inference_image.fast.aot import BuildOptions
 
 SIZE = 32
 # the text encoder has a graph tier only (no artifact): see fast/runner.py
@@ -85,8 +83,8 @@ def test_a_fresh_instance_serves_artifacts_another_built_with_nothing_built(s3, 
     finally:
         builder.close()
     keys = stored(s3)
-    assert len(keys) == 4 and all(k.startswith("compiled/") for k in keys), keys  # UNet, VAE decoder: .pt + kernels
-    assert {Path(k).name for k in keys if k.endswith(".pt")} == {p.name for p in (tmp_path / "first").glob("*.pt")}
+    assert len(keys) == 2 and all(k.startswith("compiled/") for k in keys), keys  # the UNet's and the VAE decoder's
+    assert {Path(k).name for k in keys} == {p.name for p in (tmp_path / "first").glob("*.pt")}
 
     # When a fresh instance (empty disk) starts and serves another checkpoint
     fresh = tmp_path / "fresh"
@@ -145,34 +143,3 @@ def test_a_failed_push_leaves_the_artifact_serving_this_instance(s3, tmp_path):
     assert runner.last is not None and runner.last.tiers["unet"] == ["compiled"]
     assert stored(s3) == []
     runner.close()
-
-
-def test_a_build_compiles_every_kernel_into_its_own_cache(monkeypatch, tmp_path):
-    # as Inductor leaves it once the serving process has loaded a Triton kernel
-    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "serving" / "triton" / "0"))
-    env = build_env(tmp_path / "builds" / "one")
-    assert env["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "builds" / "one")
-    assert "TRITON_CACHE_DIR" not in env  # the child derives it from its own Inductor cache
-
-
-def test_kernels_merge_into_a_cache_without_overwriting_and_refuse_paths_outside_it(tmp_path):
-    build = tmp_path / "build"
-    (build / "ab").mkdir(parents=True)
-    (build / "ab" / "kernel.py").write_text("new")
-    (build / "ab" / "kernel.so").write_bytes(b"\x7fELF")
-    pack_kernels(build, tmp_path / "one.kernels.tar")
-
-    cache = tmp_path / "cache"
-    (cache / "ab").mkdir(parents=True)
-    (cache / "ab" / "kernel.py").write_text("kept")
-    unpack_kernels(tmp_path / "one.kernels.tar", cache)
-    assert (cache / "ab" / "kernel.py").read_text() == "kept"  # names are content hashes: the one there stays
-    assert (cache / "ab" / "kernel.so").read_bytes() == b"\x7fELF"
-    assert sorted(p.name for p in (cache / "ab").iterdir()) == ["kernel.py", "kernel.so"]  # no staged leftovers
-
-    evil = tmp_path / "evil.kernels.tar"
-    with tarfile.open(evil, "w") as tar:
-        tar.add(build / "ab" / "kernel.py", arcname="../outside.py")
-    with pytest.raises(ValueError, match="outside"):
-        unpack_kernels(evil, cache)
-    assert not (tmp_path / "outside.py").exists()
