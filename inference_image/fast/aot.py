@@ -29,13 +29,15 @@ import time
 import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.utils._pytree as pytree
 
 from inference_image.fast.graphs import weak_call
-from inference_image.fast.mirror import ArtifactMirror
+
+if TYPE_CHECKING:
+    from inference_image.fast.mirror import ArtifactMirror
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +82,13 @@ class BuildOptions:
     backend: str = "inductor"
 
 
+def device_name(device: torch.device) -> str:
+    """What an artifact is compiled for besides torch's version: the GPU's model, or "cpu"."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def artifact_name(recipe: Recipe, signature: str, options: BuildOptions, device: torch.device) -> str:
-    target = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    facts = [asdict(recipe), signature, asdict(options), torch.__version__, target]
+    facts = [asdict(recipe), signature, asdict(options), torch.__version__, device_name(device)]
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:24]
     kind = recipe.cls.rpartition(".")[2] + (f"-{recipe.attr}" if recipe.attr else "")
     return f"{kind}-{digest}.pt"

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from inference_image.fast.aot import device_name
+
 log = logging.getLogger(__name__)
 
 
@@ -37,8 +39,7 @@ class ArtifactMirror:
     @functools.cached_property
     def prefix(self) -> str:
         # computed at first use, in a transfer thread: naming the GPU initialises CUDA
-        target = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        facts = "/".join(re.sub(r"[^A-Za-z0-9.+_-]+", "-", fact) for fact in (torch.__version__, target))
+        facts = "/".join(re.sub(r"[^A-Za-z0-9.+_-]+", "-", f) for f in (torch.__version__, device_name(self.device)))
         return f"{self._base}/{facts}/".lstrip("/")
 
     def start_pull(self, directory: Path) -> None:
