@@ -308,10 +308,17 @@ def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[
     def timed(target: Any, seed: int, **extra: Any) -> float:
         return _timed(lambda: runner.run(target, **kw("txt2img", 1, seed, "pil", **extra)))[0]
 
+    def steady(target: Any, seed: int, **extra: Any) -> float:
+        """The median of three calls, after the one that picked up or captured the graphs."""
+        return float(np.median([timed(target, seed + i, **extra) for i in range(3)]))
+
+    def tiers() -> dict[str, list[str]]:
+        return runner.last.tiers if runner.last else {}
+
     marks["first_image_s"] = timed(pipe, 1)  # picks up the artifacts, captures their graphs
     marks["first_image_done"] = time.time() - process_start
-    marks["first_image_tiers"] = runner.last.tiers if runner.last else {}
-    marks["steady_s_image"] = float(np.median([timed(pipe, 2 + i) for i in range(3)]))
+    marks["first_image_tiers"] = tiers()
+    marks["steady_s_image"] = steady(pipe, 2)
     marks["full_speed_at"] = time.time() - process_start
 
     # a LoRA fused into the UNet in place: same artifacts, same graphs, nothing built
@@ -322,25 +329,25 @@ def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[
         if hasattr(module, "merge") and hasattr(module, "active_adapters"):
             module.merge()
     marks["lora_fused_first_s"] = timed(pipe, 5)
-    marks["lora_fused_tiers"] = runner.last.tiers if runner.last else {}
-    marks["lora_fused_steady_s"] = float(np.median([timed(pipe, 6 + i) for i in range(3)]))
+    marks["lora_fused_tiers"] = tiers()
+    marks["lora_fused_steady_s"] = steady(pipe, 6)
 
     # checkpoint switch: a second pipeline of the architecture already on the GPU
     other = checkpoint_pipeline(setup, work)
     marks["switch_first_call_s"] = timed(other, 1)
-    marks["switch_tiers"] = runner.last.tiers if runner.last else {}
-    marks["switch_steady_s_image"] = float(np.median([timed(other, 4 + i) for i in range(3)]))
+    marks["switch_tiers"] = tiers()
+    marks["switch_steady_s_image"] = steady(other, 4)
 
     # a shape with no artifact: served at once on the graph tier while a child process builds it
     shape = {"size": (768, 512)}
     marks["new_shape_first_s"] = timed(pipe, 1, **shape)
-    marks["new_shape_while_building_s"] = float(np.median([timed(pipe, 2 + i, **shape) for i in range(3)]))
+    marks["new_shape_while_building_s"] = steady(pipe, 2, **shape)
     start = time.perf_counter()
     runner.wait_for_compiles()
     marks["new_shape_build_wait_s"] = time.perf_counter() - start
     timed(pipe, 1, **shape)
-    marks["new_shape_compiled_s"] = float(np.median([timed(pipe, 2 + i, **shape) for i in range(3)]))
-    marks["new_shape_tiers"] = runner.last.tiers if runner.last else {}
+    marks["new_shape_compiled_s"] = steady(pipe, 2, **shape)
+    marks["new_shape_tiers"] = tiers()
     (out / "warm.json").write_text(json.dumps({"env": environment(), "marks": marks}, indent=1))
     for name, value in marks.items():
         print(f"{name}: {value}", flush=True)
