@@ -34,12 +34,17 @@ class Conflict(DomainError):
     """The resource exists already or is in a state that does not allow this."""
 
 
+class UnsupportedMediaType(DomainError):
+    """The request body is not in a format the API reads (JSON in UTF-8)."""
+
+
 HTTP_STATUS: dict[type[DomainError], int] = {
     InvalidInput: 400,
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    UnsupportedMediaType: 415,
 }
 
 

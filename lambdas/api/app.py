@@ -2,6 +2,7 @@
 
 Every 4xx body is `{"message": ..., "field": ...}`. Request validation failures (body, query, path,
 headers) answer 400, like every other invalid input, with `field` the dotted path of the first error.
+A body that is not UTF-8 JSON of bounded nesting is refused before the resolver reads it (`bodies.py`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from lambdas.api import endpoints, inferences, models, ping, users
+from lambdas.api.bodies import check_body
 from lambdas.errors import DomainError, http_status
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -41,8 +45,11 @@ def domain_error(error: DomainError) -> Response:
 @app.exception_handler(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response:
     first = error.errors()[0]
+    if first.get("type") == "json_invalid":  # its loc is ('body', character offset)
+        return error_response(400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')} "
+                                   f"at character {first['loc'][-1]}")
     field = field_path(first.get("loc", ())) or None
-    message = "request body is not valid JSON" if first.get("type") == "json_invalid" else first.get("msg", "invalid")
+    message = first.get("msg", "invalid")
     return error_response(400, f"{field}: {message}" if field else message, field)
 
 
@@ -52,4 +59,8 @@ def not_found(error: NotFoundError) -> Response:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        check_body(event)
+    except DomainError as error:
+        return ResponseBuilder(domain_error(error)).build(APIGatewayProxyEvent(event))
     return app.resolve(event, context)

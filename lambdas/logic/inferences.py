@@ -24,6 +24,7 @@ from lambdas.data.results_store import async_failure_location, async_output_loca
 from lambdas.errors import Conflict, InvalidInput, NotFound
 from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
+from lambdas.logic.json_text import check_json_depth
 from lambdas.logic.model_resolution import resolve_models
 from lambdas.settings import settings
 
@@ -162,9 +163,11 @@ def start(caller: Caller, job_id: str) -> InferenceResponse:
     if size > MAX_UPLOADED_PAYLOAD_BYTES:
         raise InvalidInput(f"the payload is larger than {MAX_UPLOADED_PAYLOAD_BYTES} bytes", field="payload")
     try:
-        payload = json.loads(storage.get_bytes(job["payload_key"]))
+        text = storage.get_bytes(job["payload_key"]).decode("utf-8")
+        check_json_depth(text, field="payload")
+        payload = json.loads(text)
     except ValueError as exc:
-        raise InvalidInput("the uploaded payload is not valid JSON", field="payload") from exc
+        raise InvalidInput("the uploaded payload is not valid UTF-8 JSON", field="payload") from exc
     require_in_service(job["endpoint_name"])
     storage.put_json(job["input_key"], _validated_input(job_id, job["task"], payload).model_dump(mode="json"))
     if not jobs.start_job(job_id, _deadline(settings().invocation_window_seconds)):
