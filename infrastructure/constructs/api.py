@@ -19,6 +19,8 @@ from infrastructure.permissions import list_keys, on_objects, on_tables, query_i
 STAGE = "prod"
 API_KEY_HEADER = "x-api-key"
 AUTHORIZER_CACHE = Duration.seconds(60)
+# `messageString` is API Gateway's message, already a quoted JSON string.
+ERROR_TEMPLATE = '{"message": $context.error.messageString, "field": null}'
 
 
 class Api(Construct):
@@ -145,12 +147,14 @@ class Api(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.rest_api.deployment_stage.node.add_dependency(execution_logs)
-        # Errors that API Gateway answers itself (401/403 from the authorizer, throttling) carry CORS too.
+        # Errors that API Gateway answers itself (401/403 from the authorizer, 413, throttling) carry CORS
+        # too, and the API's error shape (the local gateway answers the same).
         for response_type in (apigateway.ResponseType.DEFAULT_4_XX, apigateway.ResponseType.DEFAULT_5_XX):
             self.rest_api.add_gateway_response(
                 f"Cors{response_type.response_type}",
                 type=response_type,
                 response_headers={"Access-Control-Allow-Origin": "'*'"},
+                templates={"application/json": ERROR_TEMPLATE},
             )
         validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True

@@ -5,6 +5,11 @@ authorizer runs first on every route but `GET /ping`, and its answer is treated 
 no `x-api-key` -> 401 without calling it; "Unauthorized" raised -> 401; a policy that does not allow the
 method ARN -> 403; an authorizer crash -> 500. The handler's proxy response is written back as is; a crash
 or a malformed response is the 502 API Gateway gives. Authorizer results are not cached (TTL 0).
+
+AWS's size limits hold here too: a body over 10 MB is API Gateway's 413, and so is an event over the 6 MB a
+synchronous Lambda invocation takes. A method that the `ANY` method does not cover (TRACE, QUERY, ...) is
+API Gateway's 403. Every answer the gateway gives itself is JSON `{"message", "field"}`, as the stack's
+gateway responses make API Gateway answer (infrastructure/constructs/api.py).
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ STAGE = "local"
 API_KEY_HEADER = "x-api-key"
 PUBLIC_ROUTES = {("GET", "/ping")}
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_EVENT_BYTES = 6 * 1024 * 1024  # a synchronous Lambda invocation's payload limit: the whole event as JSON
+ANY_METHODS = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}  # what API Gateway's ANY covers
+TOO_LONG = "Request Too Long: bodies over 6 MB cannot reach the API (send large payloads with payload_upload)"
 
 
 class AuthorizerDenied(Exception):
-    def __init__(self, status: int, body: dict[str, Any], error_type: str) -> None:
-        super().__init__(body)
-        self.status, self.body, self.error_type = status, body, error_type
+    def __init__(self, status: int, message: str, error_type: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.error_type = status, message, error_type
 
 
 class ApiGateway:
@@ -51,15 +59,20 @@ class ApiGateway:
                source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
         request_id = str(uuid.uuid4())
         answer_headers = {"x-amzn-RequestId": request_id}
+        if method not in ANY_METHODS:
+            return gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException",
+                                 answer_headers)
         if len(body) > MAX_BODY_BYTES:
-            return _json(413, {"message": "Request Too Long"}, answer_headers)
+            return gateway_error(413, TOO_LONG, "RequestTooLarge", answer_headers)
         event = self.proxy_event(method, raw_path, headers, body, request_id, source_ip)
+        if len(json.dumps(event)) > MAX_EVENT_BYTES:
+            return gateway_error(413, TOO_LONG, "RequestTooLarge", answer_headers)
         path = event["path"]
         if (method, path) not in PUBLIC_ROUTES:
             try:
                 event["requestContext"]["authorizer"] = self.authorize(event)
             except AuthorizerDenied as denied:
-                return _json(denied.status, denied.body, {**answer_headers, "x-amzn-ErrorType": denied.error_type})
+                return gateway_error(denied.status, denied.message, denied.error_type, answer_headers)
         started = time.monotonic()
         try:
             response = self.api.invoke(event)
@@ -71,7 +84,7 @@ class ApiGateway:
             data = base64.b64decode(payload) if response.get("isBase64Encoded") else str(payload).encode()
         except Exception:
             log.exception("API handler failed for %s %s", method, path)
-            return _json(502, {"message": "Internal server error"}, answer_headers)
+            return gateway_error(502, "Internal server error", "InternalServerErrorException", answer_headers)
         log.debug("%s %s -> %s in %.0f ms", method, path, status, (time.monotonic() - started) * 1000)
         return status, {**out_headers, **answer_headers}, data
 
@@ -121,7 +134,7 @@ class ApiGateway:
         """Run the REQUEST authorizer; return the `requestContext.authorizer` object or raise AuthorizerDenied."""
         headers = {k.lower(): v for k, v in (event["headers"] or {}).items()}
         if not headers.get(API_KEY_HEADER):
-            raise AuthorizerDenied(401, {"message": "Unauthorized"}, "UnauthorizedException")
+            raise AuthorizerDenied(401, "Unauthorized", "UnauthorizedException")
         method_arn = self.method_arn(event["httpMethod"], event["path"])
         request = {"type": "REQUEST", "methodArn": method_arn,
                    **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders",
@@ -132,22 +145,20 @@ class ApiGateway:
             result = self.authorizer.invoke(request)
         except Exception as exc:
             if str(exc) == "Unauthorized":
-                raise AuthorizerDenied(401, {"message": "Unauthorized"}, "UnauthorizedException") from exc
+                raise AuthorizerDenied(401, "Unauthorized", "UnauthorizedException") from exc
             log.exception("authorizer failed")
-            raise AuthorizerDenied(500, {"message": None}, "AuthorizerConfigurationException") from exc
+            raise AuthorizerDenied(500, "Internal server error", "AuthorizerConfigurationException") from exc
         try:
             effect = policy_effect(result["policyDocument"], method_arn)
             principal = result["principalId"]
         except (KeyError, TypeError) as exc:
             log.error("authorizer returned a malformed policy: %r", result)
-            raise AuthorizerDenied(500, {"message": None}, "AuthorizerConfigurationException") from exc
+            raise AuthorizerDenied(500, "Internal server error", "AuthorizerConfigurationException") from exc
         if effect == "Deny":
-            raise AuthorizerDenied(
-                403, {"Message": "User is not authorized to access this resource with an explicit deny"},
-                "AccessDeniedException")
-        if effect != "Allow":
-            raise AuthorizerDenied(403, {"Message": "User is not authorized to access this resource"},
+            raise AuthorizerDenied(403, "User is not authorized to access this resource with an explicit deny",
                                    "AccessDeniedException")
+        if effect != "Allow":
+            raise AuthorizerDenied(403, "User is not authorized to access this resource", "AccessDeniedException")
         context = {k: v for k, v in (result.get("context") or {}).items() if isinstance(v, str | int | float | bool)}
         latency = int((time.monotonic() - started) * 1000)
         return {**context, "principalId": principal, "integrationLatency": latency}
@@ -176,8 +187,11 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _json(status: int, body: Any, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    return status, {**headers, "Content-Type": "application/json"}, json.dumps(body).encode()
+def gateway_error(status: int, message: str, error_type: str,
+                  headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """An answer API Gateway gives itself, in the API's error shape (the stack's gateway response templates)."""
+    body = json.dumps({"message": message, "field": None}).encode()
+    return status, {**headers, "Content-Type": "application/json", "x-amzn-ErrorType": error_type}, body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -185,10 +199,20 @@ class _Handler(BaseHTTPRequestHandler):
     server: GatewayServer
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, headers, data = self.server.gateway.handle(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            status, headers, data = gateway_error(400, "Bad Request: invalid Content-Length", "BadRequestException", {})
+        elif length > MAX_BODY_BYTES:
+            self._discard(length)
+            status, headers, data = gateway_error(413, TOO_LONG, "RequestTooLarge", {})
+        else:
+            body = self.rfile.read(length) if length else b""
+            status, headers, data = self.server.gateway.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0])
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -198,7 +222,19 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+    def _discard(self, length: int) -> None:
+        """Read a body too large to keep, so that the client can finish sending and read the answer."""
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1024 * 1024))
+            if not chunk:
+                break
+            length -= len(chunk)
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server dispatches to do_<METHOD>; every method reaches the gateway, which answers as API Gateway.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("gateway: " + format, *args)
