@@ -28,7 +28,7 @@ import requests
 from sdcloud.local.gateway import ApiGateway, GatewayServer
 from sdcloud.local.inference_host import InferenceHost
 from sdcloud.local.lambda_runtime import LambdaFunction
-from sdcloud.local.moto_patches import allow_gpu_instance_types
+from sdcloud.local.moto_patches import allow_gpu_instance_types, s3_puts_take_any_content_type
 from sdcloud.local.pollers import EndpointWatcher, ResultsPoller, Schedule
 from sdcloud.local.resources import LocalResources, provision
 from sdcloud.local.sagemaker_async import AsyncInferenceEmulator, AsyncInferenceServer
@@ -100,6 +100,7 @@ class LocalStack:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         allow_gpu_instance_types()
+        s3_puts_take_any_content_type()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         self._stoppers.append(moto)

@@ -34,3 +34,62 @@ def test_unknown_instance_types_are_still_rejected(instance_type):
 
     with pytest.raises(ValidationError, match="instanceType"):
         _config(instance_type)
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """moto's server as the local stack runs it, and an S3 client on it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from sdcloud.local.moto_patches import s3_puts_take_any_content_type
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    s3_puts_take_any_content_type()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    s3 = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
+    s3.create_bucket(Bucket="parts-test")
+    yield s3
+    server.stop()
+
+
+def test_presigned_part_puts_with_urllibs_default_content_type_work_as_on_s3(s3_server):
+    import os
+    import urllib.request
+
+    upload_id = s3_server.create_multipart_upload(Bucket="parts-test", Key="model.bin")["UploadId"]
+    parts, data = [], [os.urandom(5 * 1024 * 1024), os.urandom(209_000)]  # every part but the last >= 5 MiB
+    for number, chunk in enumerate(data, start=1):
+        url = s3_server.generate_presigned_url("upload_part", ExpiresIn=60, Params={
+            "Bucket": "parts-test", "Key": "model.bin", "UploadId": upload_id, "PartNumber": number})
+        request = urllib.request.Request(url, data=chunk, method="PUT")  # application/x-www-form-urlencoded
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+            parts.append({"PartNumber": number, "ETag": response.headers["ETag"]})
+
+    s3_server.complete_multipart_upload(Bucket="parts-test", Key="model.bin", UploadId=upload_id,
+                                        MultipartUpload={"Parts": parts})
+    assert s3_server.get_object(Bucket="parts-test", Key="model.bin")["Body"].read() == b"".join(data)
+
+
+def test_a_small_part_and_a_presigned_object_put_keep_their_bytes(s3_server):
+    import urllib.request
+
+    upload_id = s3_server.create_multipart_upload(Bucket="parts-test", Key="small")["UploadId"]
+    url = s3_server.generate_presigned_url("upload_part", ExpiresIn=60, Params={
+        "Bucket": "parts-test", "Key": "small", "UploadId": upload_id, "PartNumber": 1})
+    with urllib.request.urlopen(urllib.request.Request(url, data=b"\xff" * 1024, method="PUT"), timeout=10) as r:
+        etag = r.headers["ETag"]
+    s3_server.complete_multipart_upload(Bucket="parts-test", Key="small", UploadId=upload_id,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    put_url = s3_server.generate_presigned_url("put_object", ExpiresIn=60,
+                                               Params={"Bucket": "parts-test", "Key": "payload.json"})
+    with urllib.request.urlopen(urllib.request.Request(put_url, data=b'{"a": 1}', method="PUT"), timeout=10):
+        pass
+
+    assert s3_server.get_object(Bucket="parts-test", Key="small")["Body"].read() == b"\xff" * 1024
+    assert s3_server.get_object(Bucket="parts-test", Key="payload.json")["Body"].read() == b'{"a": 1}'
