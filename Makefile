@@ -12,8 +12,13 @@ PYTHON310 ?= $(firstword $(wildcard /root/.pyenv/versions/3.10.*/bin/python) $(s
 WEBUI_VENV := .venv-webui
 WEBUI_STAMP := $(WEBUI_VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+# checkov lives in a venv of its own: its exact pins (boto3 1.35, networkx 2, packaging 23) would downgrade
+# the project's packages.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_VERSION := 3.3.30
 
-.PHONY: demo test lint typecheck openapi lambda-layer webui-venv chromium
+.PHONY: demo test lint typecheck openapi lambda-layer webui-venv chromium checkov fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +39,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 lambda-layer: $(STAMP)
 	$(BIN)/python -m infrastructure.lambda_code
 
-test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) node_modules/.package-lock.json lambda-layer lint typecheck
+test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) $(CHECKOV_STAMP) node_modules/.package-lock.json lambda-layer lint typecheck
 	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
 	$(BIN)/pytest
 
@@ -45,6 +50,13 @@ $(WEBUI_STAMP): pyproject.toml webui_extension/requirements-webui.lock
 	touch $(WEBUI_STAMP)
 
 webui-venv: $(WEBUI_STAMP)
+
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV_STAMP)
+
+checkov: $(CHECKOV_STAMP)
 
 # The browser tests drive Debian chromium; Playwright never downloads a browser of its own.
 $(CHROMIUM):

@@ -1,4 +1,5 @@
-"""The CDK app (`cdk.json` runs `python -m infrastructure.app`): the stack, checked by cdk-nag AwsSolutions.
+"""The CDK app (`cdk.json` runs `python -m infrastructure.app`): the stack, checked by cdk-nag AwsSolutions
+(checkov reads its own acknowledgements from the template: infrastructure/checkov.py).
 
 Context: `-c deletion_protection=false` lets `cdk destroy` remove the tables (the bucket is always kept).
 """
@@ -12,6 +13,7 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from infrastructure.checkov import acknowledge_checkov_findings
 from infrastructure.lambda_code import REPO_ROOT
 from infrastructure.nag import acknowledge_findings
 from infrastructure.stack import SdCloudStack
@@ -33,6 +35,7 @@ def build_app(outdir: Path | None = None, context: dict[str, Any] | None = None)
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     acknowledge_findings(stack)
+    acknowledge_checkov_findings(stack)
     return app
 
 

@@ -66,6 +66,8 @@ class AsyncFlow(Construct):
             environment=environment,
             memory_mb=512,
             timeout=Duration.minutes(2),
+            dead_letter_queue=messaging.dead_letters,
+            reserved_concurrency=1,  # one sweep at a time, however late the schedule runs
             permissions=[
                 query_indexes((jobs, "by_deadline")),
                 on_tables(["GetItem", "UpdateItem"], jobs),
@@ -89,6 +91,9 @@ class AsyncFlow(Construct):
             description="sd-cloud SageMaker endpoint state -> endpoints table and autoscaling",
             environment=environment,
             timeout=Duration.minutes(1),
+            dead_letter_queue=messaging.dead_letters,
+            # State changes are rare; one at a time keeps an event storm from flooding autoscaling's API.
+            reserved_concurrency=1,
             permissions=[
                 on_tables(["GetItem", "PutItem", "UpdateItem", "DeleteItem"], tables["endpoints_table"]),
                 iam.PolicyStatement(

@@ -1,7 +1,8 @@
 """The one way this stack builds a Lambda function: Python 3.12 on arm64, shared code, own role.
 
 Each function's role starts empty; its permissions are the statements its caller lists, plus writing
-to its own log group (and X-Ray, which active tracing adds).
+to its own log group (and X-Ray, which active tracing adds), and sending to its dead-letter queue when it
+has one (functions invoked asynchronously: failures after Lambda's retries land there).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infrastructure.lambda_code import LambdaCode
@@ -43,6 +45,8 @@ class PythonFunction(Construct):
         permissions: Sequence[iam.PolicyStatement],
         memory_mb: int = 256,
         timeout: Duration = DEFAULT_TIMEOUT,
+        dead_letter_queue: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = log_group(self, "Logs")
@@ -71,4 +75,9 @@ class PythonFunction(Construct):
             environment={**environment, **POWERTOOLS_ENV},
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
+            dead_letter_queue=dead_letter_queue,
+            reserved_concurrent_executions=reserved_concurrency,
         )
+        # Lambda grants itself sqs:SendMessage on the dead-letter queue, but not the use of its key.
+        if dead_letter_queue is not None and dead_letter_queue.encryption_master_key is not None:
+            dead_letter_queue.encryption_master_key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")

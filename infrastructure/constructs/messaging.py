@@ -18,27 +18,35 @@ def encrypted_topic(scope: Construct, construct_id: str, key: kms.IKey) -> sns.T
 
 
 class Messaging(Construct):
-    """The topics' KMS key, the success/error topics, the results queue and the dead-letter queue."""
+    """The KMS keys, the success/error topics, the results queue and the dead-letter queue."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        # A customer managed key, not aws/sns: CloudWatch alarms and SageMaker can only publish to
-        # encrypted topics whose key policy lets them.
+        # Customer managed keys, not aws/sns or aws/sqs: CloudWatch alarms and SageMaker can only publish to
+        # encrypted topics, and SNS and EventBridge only send to encrypted queues, whose key policy lets them
+        # (SNS is granted per subscription, on the topic's ARN: the queues' key is another key, or the two
+        # policies would refer to each other).
         self.topics_key = kms.Key(self, "TopicsKey", enable_key_rotation=True, description="sd-cloud SNS topics")
         self.topics_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.queues_key = kms.Key(self, "QueuesKey", enable_key_rotation=True, description="sd-cloud SQS queues")
+        self.queues_key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.success_topic = encrypted_topic(self, "SuccessTopic", self.topics_key)
         self.error_topic = encrypted_topic(self, "ErrorTopic", self.topics_key)
+        # Results the notifier could not process, events EventBridge could not deliver, and asynchronous
+        # invocations of the sweeper and endpoint-events functions that failed after Lambda's retries.
         self.dead_letters = sqs.Queue(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.queues_key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         self.results = sqs.Queue(
             self,
             "Results",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.queues_key,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(NOTIFIER_TIMEOUT.to_seconds() * 6),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=5),

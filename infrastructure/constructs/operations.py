@@ -44,7 +44,12 @@ class Operations(Construct):
         )
         notifier_errors = functions["notifier"].metric_errors(period=PERIOD, statistic="Sum")
         self.alarms = [
-            self._alarm("DeadLettersNotEmpty", dead_letters, 1, "Messages or events wait in the DLQ"),
+            self._alarm(
+                "DeadLettersNotEmpty",
+                dead_letters,
+                1,
+                "Results, events or sweeper / endpoint-events invocations that failed wait in the DLQ",
+            ),
             self._alarm("NotifierErrors", notifier_errors, 1, "The results notifier failed"),
             self._alarm(
                 "JobsFailing",

@@ -62,5 +62,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         check_body(event)
     except DomainError as error:
-        return ResponseBuilder(domain_error(error)).build(APIGatewayProxyEvent(event))
+        return ResponseBuilder[APIGatewayProxyEvent](domain_error(error)).build(APIGatewayProxyEvent(event))
     return app.resolve(event, context)

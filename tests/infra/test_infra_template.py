@@ -179,6 +179,8 @@ def test_function_policies_have_no_wildcard_action_and_scoped_resources(synthesi
 
 
 # What each handler's code calls (DESIGN.md and the handler contracts); logs and X-Ray come on top.
+# What Lambda needs to put a failed asynchronous invocation into the encrypted dead-letter queue.
+DEAD_LETTERING = {"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
 CALLS = {
     "api": {
         *(f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query")),
@@ -197,8 +199,10 @@ CALLS = {
         "s3:ListBucket",
         *(f"sqs:{a}" for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes")),
         "sqs:GetQueueUrl",
+        "kms:Decrypt",  # the results queue is encrypted with the queues' key
     },
-    "sweeper": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3:GetObject", "s3:ListBucket"},
+    "sweeper": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3:GetObject", "s3:ListBucket",
+                *DEAD_LETTERING},
     "endpoint_events": {
         *(f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
         "sagemaker:DescribeEndpoint",
@@ -209,6 +213,7 @@ CALLS = {
         *(a for a in NO_RESOURCE_LEVEL if a.startswith("application-autoscaling:Describe")),
         *(f"cloudwatch:{a}" for a in ("PutMetricAlarm", "DeleteAlarms", "DescribeAlarms")),
         "iam:CreateServiceLinkedRole",
+        *DEAD_LETTERING,
     },
     "bootstrap_admin": {"secretsmanager:GetSecretValue", "dynamodb:PutItem"},
 }
@@ -376,7 +381,9 @@ def test_both_topics_deliver_raw_to_the_results_queue_which_has_a_dead_letter_qu
     dead_letters = logical_id(synthesized, "AWS::SQS::Queue", "/Messaging/DeadLetters/")
     queue = synthesized.resources[results]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letters, "Arn"]}
-    assert queue["SqsManagedSseEnabled"] is True
+    queues_key = logical_id(synthesized, "AWS::KMS::Key", "/Messaging/QueuesKey/")
+    for name in (results, dead_letters):
+        assert synthesized.resources[name]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [queues_key, "Arn"]}
     subscriptions = [s["Properties"] for s in synthesized.of_type("AWS::SNS::Subscription").values()]
     topics = {logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")}
     assert {s["TopicArn"]["Ref"] for s in subscriptions if s["Protocol"] == "sqs"} == topics
@@ -396,6 +403,24 @@ def test_sweeper_runs_every_five_minutes_and_endpoint_events_follow_sagemaker(
     assert pattern["detail"]["EndpointName"] == [{"prefix": "sdcloud-"}]
     for rule in rules:
         assert "DeadLetterConfig" in rule["Targets"][0]
+
+
+def test_functions_eventbridge_invokes_send_failures_to_the_alarmed_dlq_one_run_at_a_time(
+    synthesized: Synthesized,
+) -> None:
+    dead_letters = logical_id(synthesized, "AWS::SQS::Queue", "/Messaging/DeadLetters/")
+    queues_key = logical_id(synthesized, "AWS::KMS::Key", "/Messaging/QueuesKey/")
+    for name in ("sweeper", "endpoint_events"):
+        props = function(synthesized, name)["Properties"]
+        assert props["DeadLetterConfig"]["TargetArn"] == {"Fn::GetAtt": [dead_letters, "Arn"]}, name
+        assert props["ReservedConcurrentExecutions"] == 1, name
+        statements = function_statements(synthesized, name)
+        assert grants(statements, "sqs:SendMessage") == [json.dumps({"Fn::GetAtt": [dead_letters, "Arn"]})]
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert grants(statements, action) == [json.dumps({"Fn::GetAtt": [queues_key, "Arn"]})], (name, action)
+    (alarm,) = [a["Properties"] for a in synthesized.of_type("AWS::CloudWatch::Alarm").values()
+                if "DeadLetters" in a["Metadata"]["aws:cdk:path"]]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
 
 
 # --- Admin bootstrap, operations, outputs --------------------------------------------------------
