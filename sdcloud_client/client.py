@@ -15,8 +15,11 @@ from sdcloud_client.errors import ApiError
 JsonDict = dict[str, Any]
 Progress = Callable[[int, int], None]
 
-# API Gateway refuses bodies over 10 MB; larger payloads (many ControlNet images) go through S3.
-INLINE_PAYLOAD_LIMIT = 6 * 1024 * 1024
+# A synchronous Lambda invocation takes at most 6 MB: the API Gateway event, which carries the request body
+# as one JSON string beside the headers. A body that would not fit (several ControlNet images of 1024 px)
+# goes through payload_upload by itself, so a user never meets the limit.
+LAMBDA_EVENT_LIMIT = 6 * 1024 * 1024
+EVENT_ENVELOPE = 64 * 1024  # the headers and request context around the body
 FINAL_JOB_STATUSES = ("succeeded", "failed")
 FINAL_ENDPOINT_STATUSES = ("InService", "Failed")
 
@@ -164,21 +167,23 @@ class SdCloudClient:
     ) -> JsonDict:
         """Submit a job; returns the inference (status in_progress).
 
-        With `payload_upload` (by default: when the payload is too big for an inline body) the payload
-        goes to its presigned URL first and the job is started afterwards.
+        With `payload_upload` (by default: when the request would not fit in one Lambda invocation) the
+        payload goes to its presigned URL first and the job is started afterwards.
         """
-        body = json.dumps(payload).encode()
+        inline = {"endpoint_name": endpoint_name, "task": task, "payload": payload}
         if payload_upload is None:
-            payload_upload = len(body) > INLINE_PAYLOAD_LIMIT
+            payload_upload = not fits_one_invocation(inline)
         if not payload_upload:
-            return self.request(
-                "POST", "/inferences", {"endpoint_name": endpoint_name, "task": task, "payload": payload}
-            )["inference"]
+            return self.request("POST", "/inferences", inline)["inference"]
         created = self.request(
             "POST", "/inferences", {"endpoint_name": endpoint_name, "task": task, "payload_upload": True}
         )
         put_presigned(
-            self.http, created["payload_upload_url"], body, self.timeout, content_type="application/json"
+            self.http,
+            created["payload_upload_url"],
+            json.dumps(payload).encode(),
+            self.timeout,
+            content_type="application/json",
         )
         return self.start_inference(created["inference"]["id"])
 
@@ -245,6 +250,11 @@ class SdCloudClient:
             path.write_bytes(self.fetch_image(image))
             paths.append(path)
         return paths
+
+
+def fits_one_invocation(body: JsonDict) -> bool:
+    """Whether this JSON request body fits in the API's Lambda event (as a JSON string, escapes counted)."""
+    return len(json.dumps(json.dumps(body))) + EVENT_ENVELOPE <= LAMBDA_EVENT_LIMIT
 
 
 def put_presigned(

@@ -106,6 +106,24 @@ def test_large_payload_goes_through_the_upload_url(api: FakeApi, admin: SdCloudC
     assert ("POST", f"/inferences/{job['id']}/start") in api.requests
 
 
+def test_a_request_over_one_lambda_invocation_takes_the_upload_url_by_itself(
+    api: FakeApi, admin: SdCloudClient
+) -> None:
+    from sdcloud_client.client import EVENT_ENVELOPE, LAMBDA_EVENT_LIMIT, fits_one_invocation
+
+    api.add_endpoint("ep")
+    small = admin.create_inference("ep", "txt2img", {"prompt": "p"})
+    # 3.2 MB of quotes is 6.4 MB once the body is escaped into the event: it would not fit.
+    quotes = {"prompt": "p", "extra": '"' * (3200 * 1024)}
+    large = admin.create_inference("ep", "txt2img", quotes)
+
+    assert ("POST", f"/inferences/{small['id']}/start") not in api.requests
+    assert ("POST", f"/inferences/{large['id']}/start") in api.requests
+    assert api.payloads[large["id"]] == quotes
+    assert fits_one_invocation({"a": "x" * (LAMBDA_EVENT_LIMIT - EVENT_ENVELOPE - 20)})
+    assert not fits_one_invocation({"a": "x" * (LAMBDA_EVENT_LIMIT - EVENT_ENVELOPE)})
+
+
 def test_refused_inference_names_the_field(api: FakeApi, admin: SdCloudClient) -> None:
     api.add_endpoint("creating", "Creating")
     with pytest.raises(ApiError) as caught:
