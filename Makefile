@@ -71,5 +71,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy api_schema lambdas inference_image sdcloud sdcloud_client sdcloud_panel infrastructure
 
+# schemathesis over every route against a local stack, as long as it takes: 0 server errors, 10,000+ requests.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.e2e.fuzzing --max-examples 300 --min-requests 10000
+
 openapi: $(STAMP)
 	$(BIN)/python -m lambdas.api.openapi
