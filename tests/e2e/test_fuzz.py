@@ -10,7 +10,7 @@ MIN_REQUESTS = 2000
 
 
 def test_two_thousand_generated_requests_get_no_server_error_and_documented_answers(local_stack: LocalStack) -> None:
-    run = fuzz(local_stack, max_examples=25, seed=15)
+    run = fuzz(local_stack, max_examples=35, seed=15)
 
     print(f"\nfuzz: {run.summary()}")
     assert run.returncode == 0, run.output[-8000:]
