@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from api_schema.controlnet_modes import CONTROL_MODES, RESIZE_MODES
 from api_schema.prompt_tags import lora_tags
 from api_schema.samplers import SAMPLERS, SCHEDULE_TYPES
+from api_schema.upscalers import HR_OPTIONS, parse_upscaler
 
 MAX_CONTROLNET_UNITS = 10
 
@@ -26,10 +27,8 @@ _UNSUPPORTED_AT_DEFAULT: dict[str, tuple[Any, ...]] = {
     "seed_resize_from_w": (-1, 0, None),
     "restore_faces": (False, None),
     "tiling": (False, None),
-    "enable_hr": (False, None),
     "script_name": (None, ""),
     "script_args": ([], None),
-    "refiner_checkpoint": (None, ""),
     "disable_extra_networks": (False, None),
     "firstpass_image": (None,),
     "comments": ({}, None),
@@ -75,7 +74,8 @@ class ControlNetUnit(BaseModel):
     control_mode: str = "Balanced"
     pixel_perfect: bool = False
     low_vram: bool = False
-    save_detected_map: bool = True
+    save_detected_map: bool = Field(True, description="return the unit's detected map after the images")
+    hr_option: str = Field("Both", description="which hires fix passes the unit applies to")
 
     @field_validator("image", mode="before")
     @classmethod
@@ -97,15 +97,38 @@ class ControlNetUnit(BaseModel):
     def _control_mode(cls, value: Any) -> Any:
         return _enum_by_index(value, CONTROL_MODES, "control_mode")
 
+    @field_validator("hr_option", mode="before")
+    @classmethod
+    def _hr_option(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = next((name for name in HR_OPTIONS if name.lower() == value.strip().lower()), value)
+        return _enum_by_index(value, HR_OPTIONS, "hr_option")
+
     @model_validator(mode="after")
-    def _consistent(self) -> ControlNetUnit:
+    def _consistent(self, info: ValidationInfo) -> ControlNetUnit:
         if self.guidance_start > self.guidance_end:
             raise ValueError("guidance_start must not exceed guidance_end")
         if self.enabled and self.model in ("", "None", "none"):
             raise ValueError("an enabled ControlNet unit needs a model")
-        if self.enabled and not self.image:
+        # In img2img a unit without an image takes the init image, as the extension does.
+        if self.enabled and not self.image and (info.context or {}).get("task") != "img2img":
             raise ValueError("an enabled ControlNet unit needs an image")
         return self
+
+
+NO_CHECKPOINT = ("", "None", "none", "Use same checkpoint")
+
+
+def _known_sampler(value: str) -> str:
+    if value not in SAMPLERS:
+        raise ValueError(f"unknown sampler '{value}'; supported: {', '.join(SAMPLERS)}")
+    return value
+
+
+def _known_schedule(value: str) -> str:
+    if value not in SCHEDULE_TYPES:
+        raise ValueError(f"unknown scheduler '{value}'; supported: {', '.join(SCHEDULE_TYPES)}")
+    return value
 
 
 def _enum_by_index(value: Any, names: tuple[str, ...], field: str) -> Any:
@@ -180,6 +203,8 @@ class GenerationPayload(BaseModel):
     batch_size: int = Field(1, ge=1, le=8)
     n_iter: int = Field(1, ge=1, le=16)
     denoising_strength: float | None = Field(None, ge=0.0, le=1.0)
+    refiner_checkpoint: str | None = Field(None, description="a checkpoint that takes over the denoising")
+    refiner_switch_at: float | None = Field(None, ge=0.0, le=1.0, description="the fraction of the steps at the switch")
     override_settings: OverrideSettings = Field(default_factory=OverrideSettings)
     alwayson_scripts: AlwaysOnScripts = Field(default_factory=AlwaysOnScripts)
 
@@ -207,16 +232,24 @@ class GenerationPayload(BaseModel):
     @field_validator("sampler_name")
     @classmethod
     def _sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler '{value}'; supported: {', '.join(SAMPLERS)}")
-        return value
+        return _known_sampler(value)
 
     @field_validator("scheduler")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if value not in SCHEDULE_TYPES:
-            raise ValueError(f"unknown scheduler '{value}'; supported: {', '.join(SCHEDULE_TYPES)}")
-        return value
+        return _known_schedule(value)
+
+    @field_validator("refiner_checkpoint")
+    @classmethod
+    def _refiner(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip() in NO_CHECKPOINT else value
+
+    @property
+    def refiner(self) -> str | None:
+        """The refiner checkpoint, unless it never takes over (`refiner_switch_at` 1; the WebUI switches at the
+        first step when it is left out)."""
+        switch_at = self.refiner_switch_at
+        return self.refiner_checkpoint if switch_at is None or switch_at < 1.0 else None
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
@@ -232,7 +265,43 @@ class GenerationPayload(BaseModel):
 
 
 class Txt2ImgPayload(GenerationPayload):
-    pass
+    enable_hr: bool = Field(False, description="hires fix: upscale the first pass and denoise it again")
+    hr_scale: float = Field(2.0, ge=1.0, le=8.0)
+    hr_resize_x: int = Field(0, ge=0, le=8192)
+    hr_resize_y: int = Field(0, ge=0, le=8192)
+    hr_upscaler: str | None = Field(None, description="Latent (the default), Latent (...), None, Lanczos, Nearest "
+                                                      "or an uploaded upscaler model")
+    hr_second_pass_steps: int = Field(0, ge=0, le=150, description="0: as many as steps")
+    hr_checkpoint_name: str | None = None
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_prompt: str = Field("", max_length=20_000)
+    hr_negative_prompt: str = Field("", max_length=20_000)
+
+    @field_validator("hr_upscaler")
+    @classmethod
+    def _upscaler(cls, value: str | None) -> str | None:
+        return value if value is None else parse_upscaler(value).name
+
+    @field_validator("hr_sampler_name")
+    @classmethod
+    def _hr_sampler(cls, value: str | None) -> str | None:
+        return None if value in (None, "", "Use same sampler") else _known_sampler(value)
+
+    @field_validator("hr_scheduler")
+    @classmethod
+    def _hr_schedule(cls, value: str | None) -> str | None:
+        return None if value in (None, "", "Use same scheduler") else _known_schedule(value)
+
+    @field_validator("hr_checkpoint_name")
+    @classmethod
+    def _hr_checkpoint(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip() in NO_CHECKPOINT else value
+
+    @field_validator("hr_prompt", "hr_negative_prompt")
+    @classmethod
+    def _hr_lora_weights(cls, value: str) -> str:
+        return GenerationPayload._lora_weights(value)
 
 
 class Img2ImgPayload(GenerationPayload):
@@ -257,4 +326,4 @@ PAYLOAD_MODELS: dict[str, type[GenerationPayload]] = {"txt2img": Txt2ImgPayload,
 
 def parse_payload(task: str, payload: dict[str, Any]) -> GenerationPayload:
     """Validate a WebUI body for its task; raises pydantic.ValidationError naming the field."""
-    return PAYLOAD_MODELS[task].model_validate(payload)
+    return PAYLOAD_MODELS[task].model_validate(payload, context={"task": task})

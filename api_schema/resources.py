@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api_schema.jobs import ModelType
+from api_schema.jobs import ImageKind
+from api_schema.model_types import ModelType
 
 Role = Literal["admin", "user"]
 ModelStatus = Literal["uploading", "ready"]
@@ -139,6 +140,8 @@ class CreateInferenceRequest(Strict):
 class Image(BaseModel):
     url: str
     key: str
+    kind: ImageKind = Field("image", description="image: a generated image; detected_map: a ControlNet unit's "
+                                                 "detected map (they follow the generated images)")
 
 
 class Inference(BaseModel):

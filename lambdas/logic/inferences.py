@@ -44,7 +44,9 @@ def output_prefix(job_id: str) -> str:
 
 
 def to_inference(job: dict[str, Any]) -> Inference:
-    images = [Image(url=storage.presign_get(key), key=key) for key in job.get("images", [])]
+    keys = job.get("images", [])
+    kinds = job.get("image_kinds") or ["image"] * len(keys)
+    images = [Image(url=storage.presign_get(key), key=key, kind=kind) for key, kind in zip(keys, kinds, strict=True)]
     fields = {name: job.get(name) for name in Inference.model_fields if name != "images" and name in job}
     return Inference.model_validate({**fields, "images": images})
 

@@ -2,8 +2,8 @@
 
 Names are what the WebUI sends: checkpoint and ControlNet titles ('sd15.safetensors [6ce0161689]'), the
 VAE setting ('Automatic' and 'None' mean no override), `<lora:name:weight>` tags, embedding names used as
-words in the prompts; annotators (preprocessor weights) are all ready ones when any enabled ControlNet unit
-preprocesses its image. An unknown, mistyped or unfinished model is a 400 naming it and its field.
+words in the prompts, the hires fix's checkpoint and upscaler model, the refiner; annotators (preprocessor
+weights) are all ready ones when any enabled ControlNet unit preprocesses its image. An unknown, mistyped or unfinished model is a 400 naming it and its field.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import re
 from typing import Any
 
 from api_schema.jobs import ModelRef, ResolvedModels
-from api_schema.payload import GenerationPayload
+from api_schema.payload import GenerationPayload, Txt2ImgPayload
 from api_schema.prompt_tags import lora_tags, model_name_of
+from api_schema.upscalers import parse_upscaler
 from lambdas.data import models as data
 from lambdas.data.storage import bucket
 from lambdas.errors import InvalidInput
@@ -56,7 +57,9 @@ def resolve_models(payload: GenerationPayload) -> ResolvedModels:
         vae = resolve(settings.sd_vae, "vae", "payload.override_settings.sd_vae")
 
     loras: dict[str, ModelRef] = {}
-    for field in ("prompt", "negative_prompt"):
+    hires = isinstance(payload, Txt2ImgPayload) and payload.enable_hr
+    prompt_fields = ("prompt", "negative_prompt", *(("hr_prompt", "hr_negative_prompt") if hires else ()))
+    for field in prompt_fields:
         for name, _weight in lora_tags(getattr(payload, field)):
             if name not in loras:
                 loras[name] = resolve(name, "lora", f"payload.{field}")
@@ -68,12 +71,24 @@ def resolve_models(payload: GenerationPayload) -> ResolvedModels:
             field = f"payload.alwayson_scripts.controlnet.args.{index}.model"
             controlnets[unit.model] = resolve(unit.model, "controlnet", field)
 
-    text = f"{payload.prompt}\n{payload.negative_prompt}"
+    text = "\n".join(getattr(payload, field) for field in prompt_fields)
     embeddings = {item["name"]: model_ref(item) for item in data.ready_models("embedding")
                   if uses_word(text, item["name"])}
     annotators: dict[str, ModelRef] = {}
     if any(unit.module not in NO_MODULE for unit in payload.controlnet_units):
         annotators = {item["name"]: model_ref(item) for item in data.ready_models("annotator")}
 
+    hr_checkpoint = upscaler = refiner = None
+    if hires:
+        assert isinstance(payload, Txt2ImgPayload)
+        if payload.hr_checkpoint_name:
+            hr_checkpoint = resolve(payload.hr_checkpoint_name, "checkpoint", "payload.hr_checkpoint_name")
+        hr_upscaler = parse_upscaler(payload.hr_upscaler)
+        if hr_upscaler.kind == "model":
+            upscaler = resolve(hr_upscaler.name, "upscaler", "payload.hr_upscaler")
+    if payload.refiner:
+        refiner = resolve(payload.refiner, "checkpoint", "payload.refiner_checkpoint")
+
     return ResolvedModels(checkpoint=checkpoint, vae=vae, loras=loras, embeddings=embeddings,
-                          controlnets=controlnets, annotators=annotators)
+                          controlnets=controlnets, annotators=annotators, hr_checkpoint=hr_checkpoint,
+                          upscaler=upscaler, refiner=refiner)
