@@ -300,8 +300,13 @@ class Txt2ImgPayload(GenerationPayload):
 
     @field_validator("hr_prompt", "hr_negative_prompt")
     @classmethod
-    def _hr_lora_weights(cls, value: str) -> str:
-        return GenerationPayload._lora_weights(value)
+    def _hr_loras(cls, value: str, info: ValidationInfo) -> str:
+        tags = lora_tags(value)
+        main = "prompt" if info.field_name == "hr_prompt" else "negative_prompt"
+        if value and info.data.get("enable_hr") and sorted(tags) != sorted(lora_tags(info.data.get(main, ""))):
+            raise ValueError(f"the LoRA tags of {info.field_name} must be those of {main} (the hires pass runs with "
+                             "the job's LoRAs)")
+        return value
 
 
 class Img2ImgPayload(GenerationPayload):

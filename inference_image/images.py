@@ -84,10 +84,11 @@ def resize(image: Image.Image, width: int, height: int, mode: str) -> Image.Imag
     return canvas
 
 
-def png_bytes(image: Image.Image, infotext: str) -> bytes:
-    """The PNG the WebUI saves: the infotext in a `parameters` text chunk."""
+def png_bytes(image: Image.Image, infotext: str | None) -> bytes:
+    """The PNG the WebUI saves: the infotext in a `parameters` text chunk (none for a detected map)."""
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", infotext)
+    if infotext is not None:
+        info.add_text("parameters", infotext)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()

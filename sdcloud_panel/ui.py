@@ -443,7 +443,8 @@ def build_settings(service: PanelService, with_unit_count: bool) -> None:
         )
         with gr.Row():
             name = gr.Textbox(label="Name in the cloud (default: the file name)", elem_id="sdcloud_upload_name")
-            type = gr.Dropdown(label="Type", choices=list(MODEL_TYPES), value="checkpoint", elem_id="sdcloud_upload_type")
+            type = gr.Dropdown(label="Type", choices=list(MODEL_TYPES), value="checkpoint",
+                               elem_id="sdcloud_upload_type")
         upload = gr.Button("Upload", elem_id="sdcloud_upload")
         uploaded = gr.Markdown("", elem_id="sdcloud_upload_result")
 

@@ -3,7 +3,8 @@
 Names are what the WebUI sends: checkpoint and ControlNet titles ('sd15.safetensors [6ce0161689]'), the
 VAE setting ('Automatic' and 'None' mean no override), `<lora:name:weight>` tags, embedding names used as
 words in the prompts, the hires fix's checkpoint and upscaler model, the refiner; annotators (preprocessor
-weights) are all ready ones when any enabled ControlNet unit preprocesses its image. An unknown, mistyped or unfinished model is a 400 naming it and its field.
+weights) are all ready ones when any enabled ControlNet unit preprocesses its image. An unknown, mistyped or
+unfinished model is a 400 naming it and its field.
 """
 
 from __future__ import annotations
