@@ -37,7 +37,8 @@ def resolve(title: str, model_type: str, field: str) -> ModelRef:
     if item is None:
         raise InvalidInput(f"{model_type} model '{name}' is not registered", field=field)
     if item["type"] != model_type:
-        raise InvalidInput(f"model '{name}' is a {item['type']} model, not a {model_type}", field=field)
+        article = "an" if model_type[0] in "aeiou" else "a"
+        raise InvalidInput(f"model '{name}' is a {item['type']} model, not {article} {model_type}", field=field)
     if item["status"] != "ready":
         raise InvalidInput(f"model '{name}' is not ready (its upload was not completed)", field=field)
     return model_ref(item)
