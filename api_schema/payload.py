@@ -1,59 +1,26 @@
 """The AUTOMATIC1111 `/sdapi/v1/txt2img` and `/img2img` bodies, as far as sd-cloud runs them.
 
-Known WebUI fields that sd-cloud does not run are accepted only at their WebUI default; any other
-value is rejected with a message naming the field, never silently ignored. Unknown fields are
-rejected too.
+`parse_payload` takes every body the WebUI takes: `api_schema.support.screen` keeps the fields sd-cloud
+implements (the models below) and turns the others into warnings (a value that changes nothing) or errors
+(one that asks for what sd-cloud does not do). Names come in every form the WebUI and the ControlNet
+extension take and are made canonical here. A bad body raises one ValidationError listing every problem.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from api_schema.controlnet_modes import CONTROL_MODES, RESIZE_MODES
+from api_schema.controlnet_modes import canonical_control_mode, canonical_resize_mode
+from api_schema.preprocessors import canonical_preprocessor
 from api_schema.prompt_tags import lora_tags
-from api_schema.samplers import SAMPLERS, SCHEDULE_TYPES
+from api_schema.samplers import canonical_sampler, canonical_schedule, split_sampler
+from api_schema.support import Problem, screen
 
 MAX_CONTROLNET_UNITS = 10
-
-
-# WebUI API fields we accept only at these values (the WebUI's defaults).
-_UNSUPPORTED_AT_DEFAULT: dict[str, tuple[Any, ...]] = {
-    "styles": ([], None),
-    "subseed_strength": (0, 0.0, None),
-    "seed_resize_from_h": (-1, 0, None),
-    "seed_resize_from_w": (-1, 0, None),
-    "restore_faces": (False, None),
-    "tiling": (False, None),
-    "enable_hr": (False, None),
-    "script_name": (None, ""),
-    "script_args": ([], None),
-    "refiner_checkpoint": (None, ""),
-    "disable_extra_networks": (False, None),
-    "firstpass_image": (None,),
-    "comments": ({}, None),
-    "infotext": (None,),
-    "force_task_id": (None,),
-    "sampler_index": (None, "Euler", "Euler a"),
-    "send_images": (True, None),
-    "save_images": (False, None),
-    "do_not_save_samples": (False, True, None),
-    "do_not_save_grid": (False, True, None),
-    "override_settings_restore_afterwards": (True, None),
-    "eta": (None, 0, 0.0, 1, 1.0),
-    "s_min_uncond": (None, 0, 0.0),
-    "s_churn": (None, 0, 0.0),
-    "s_tmax": (None, 0, 0.0),
-    "s_tmin": (None, 0, 0.0),
-    "s_noise": (None, 1, 1.0),
-    "include_init_images": (False, None),
-    "image_cfg_scale": (None,),
-    "latent_mask": (None,),
-    "initial_noise_multiplier": (None, 1, 1.0),
-}
-
-_OVERRIDE_SETTINGS = ("sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers")
+NO_MODEL = ("", "None", "none")
 
 
 class ControlNetUnit(BaseModel):
@@ -65,7 +32,8 @@ class ControlNetUnit(BaseModel):
     module: str = "none"
     model: str = "None"
     weight: float = Field(1.0, ge=0.0, le=2.0)
-    image: str | None = Field(None, description="base64 PNG/JPEG, with or without a data: prefix")
+    image: str | None = Field(None, description="base64 PNG/JPEG/WebP, with or without a data: prefix; "
+                                                "none in img2img: the init image")
     resize_mode: str = "Crop and Resize"
     processor_res: int = Field(-1, ge=-1, le=2048)
     threshold_a: float = -1
@@ -74,48 +42,43 @@ class ControlNetUnit(BaseModel):
     guidance_end: float = Field(1.0, ge=0.0, le=1.0)
     control_mode: str = "Balanced"
     pixel_perfect: bool = False
-    low_vram: bool = False
-    save_detected_map: bool = True
 
     @field_validator("image", mode="before")
     @classmethod
-    def _image_dict(cls, value: Any) -> Any:
-        # The extension also sends {"image": b64, "mask": b64 | None}.
+    def _image_forms(cls, value: Any) -> Any:
+        # The extension also takes {"image": b64, "mask": b64 | None} and [image, mask].
         if isinstance(value, dict):
-            if value.get("mask"):
-                raise ValueError("a ControlNet mask is not supported")
-            return value.get("image")
-        return value
+            image, mask = value.get("image"), value.get("mask")
+        elif isinstance(value, (list, tuple)) and len(value) == 2 and not isinstance(value[0], dict):
+            image, mask = value
+        else:
+            image, mask = value, None
+        if mask:
+            raise ValueError("a ControlNet mask is not supported")
+        return image or None
+
+    @field_validator("module")
+    @classmethod
+    def _module(cls, value: str) -> str:
+        return canonical_preprocessor(value)
 
     @field_validator("resize_mode", mode="before")
     @classmethod
-    def _resize_mode(cls, value: Any) -> Any:
-        return _enum_by_index(value, RESIZE_MODES, "resize_mode")
+    def _resize_mode(cls, value: Any) -> str:
+        return canonical_resize_mode(value)
 
     @field_validator("control_mode", mode="before")
     @classmethod
-    def _control_mode(cls, value: Any) -> Any:
-        return _enum_by_index(value, CONTROL_MODES, "control_mode")
+    def _control_mode(cls, value: Any) -> str:
+        return canonical_control_mode(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> ControlNetUnit:
         if self.guidance_start > self.guidance_end:
             raise ValueError("guidance_start must not exceed guidance_end")
-        if self.enabled and self.model in ("", "None", "none"):
+        if self.enabled and self.model.strip() in NO_MODEL:
             raise ValueError("an enabled ControlNet unit needs a model")
-        if self.enabled and not self.image:
-            raise ValueError("an enabled ControlNet unit needs an image")
         return self
-
-
-def _enum_by_index(value: Any, names: tuple[str, ...], field: str) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value < len(names):
-            return names[value]
-        raise ValueError(f"{field} must be one of {list(names)} or 0..{len(names) - 1}")
-    if isinstance(value, str) and value not in names:
-        raise ValueError(f"{field} must be one of {list(names)}")
-    return value
 
 
 class ControlNetArgs(BaseModel):
@@ -125,22 +88,9 @@ class ControlNetArgs(BaseModel):
 
 
 class AlwaysOnScripts(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     controlnet: ControlNetArgs | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _only_controlnet(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = {}
-        for name, value in data.items():
-            if name.lower() == "controlnet":
-                out["controlnet"] = value
-            elif value not in ({}, {"args": []}, None):
-                raise ValueError(f"alwayson_scripts.{name} is not supported (only controlnet)")
-        return out
 
 
 class OverrideSettings(BaseModel):
@@ -149,17 +99,6 @@ class OverrideSettings(BaseModel):
     sd_model_checkpoint: str | None = None
     sd_vae: str | None = Field(None, description="a VAE model name, or Automatic / None")
     CLIP_stop_at_last_layers: int = Field(1, ge=1, le=12)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in data:
-                if name not in _OVERRIDE_SETTINGS:
-                    raise ValueError(
-                        f"override_settings.{name} is not supported (supported: {', '.join(_OVERRIDE_SETTINGS)})"
-                    )
-        return data
 
 
 class GenerationPayload(BaseModel):
@@ -183,19 +122,7 @@ class GenerationPayload(BaseModel):
     override_settings: OverrideSettings = Field(default_factory=OverrideSettings)
     alwayson_scripts: AlwaysOnScripts = Field(default_factory=AlwaysOnScripts)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _unsupported_fields(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for name, defaults in _UNSUPPORTED_AT_DEFAULT.items():
-            if name in data:
-                value = data.pop(name)
-                if not any((value == default and type(value) is type(default)) or value is default
-                           for default in defaults):
-                    raise ValueError(f"{name} is not supported: leave it at its default {defaults[0]!r}")
-        return data
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
 
     @field_validator("width", "height")
     @classmethod
@@ -207,16 +134,13 @@ class GenerationPayload(BaseModel):
     @field_validator("sampler_name")
     @classmethod
     def _sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler '{value}'; supported: {', '.join(SAMPLERS)}")
-        return value
+        sampler, schedule = canonical_sampler(value)
+        return f"{sampler} {schedule}" if schedule else sampler
 
     @field_validator("scheduler")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if value not in SCHEDULE_TYPES:
-            raise ValueError(f"unknown scheduler '{value}'; supported: {', '.join(SCHEDULE_TYPES)}")
-        return value
+        return canonical_schedule(value)
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
@@ -224,15 +148,39 @@ class GenerationPayload(BaseModel):
         lora_tags(value)  # raises on a malformed weight
         return value
 
+    @model_validator(mode="after")
+    def _schedule_from_sampler(self) -> GenerationPayload:
+        self.sampler_name, self.scheduler = split_sampler(self.sampler_name, self.scheduler)
+        return self
+
     @property
     def controlnet_units(self) -> list[ControlNetUnit]:
         """The enabled ControlNet units, in order."""
         cn = self.alwayson_scripts.controlnet
         return [unit for unit in cn.args if unit.enabled] if cn else []
 
+    @property
+    def warnings(self) -> list[Problem]:
+        """Fields accepted but not used (paths inside the payload)."""
+        return self._warnings
+
+    def problems(self) -> list[Problem]:
+        """What is wrong with the fields together (each field on its own is valid)."""
+        return []
+
+    def images(self) -> list[tuple[str, str]]:
+        """Every image string of the body, with its path."""
+        cn = self.alwayson_scripts.controlnet
+        return [(f"alwayson_scripts.controlnet.args.{i}.image", unit.image)
+                for i, unit in enumerate(cn.args if cn else []) if unit.enabled and unit.image]
+
 
 class Txt2ImgPayload(GenerationPayload):
-    pass
+    def problems(self) -> list[Problem]:
+        cn = self.alwayson_scripts.controlnet
+        return [Problem(f"alwayson_scripts.controlnet.args.{i}.image", "an enabled ControlNet unit needs an image "
+                        "(only in img2img does a unit without one use the init image)")
+                for i, unit in enumerate(cn.args if cn else []) if unit.enabled and not unit.image]
 
 
 class Img2ImgPayload(GenerationPayload):
@@ -249,12 +197,44 @@ class Img2ImgPayload(GenerationPayload):
     inpaint_full_res_padding: int = Field(32, ge=0, le=256)
     inpainting_mask_invert: int = Field(0, ge=0, le=1)
 
+    def images(self) -> list[tuple[str, str]]:
+        masks = [("mask", self.mask)] if self.mask else []
+        return [*((f"init_images.{i}", image) for i, image in enumerate(self.init_images)), *masks,
+                *super().images()]
+
 
 Task = Literal["txt2img", "img2img"]
 
 PAYLOAD_MODELS: dict[str, type[GenerationPayload]] = {"txt2img": Txt2ImgPayload, "img2img": Img2ImgPayload}
 
 
+def field_path(loc: tuple[int | str, ...] | list[Any]) -> str:
+    """A pydantic location as a dotted path: ('alwayson_scripts', 'controlnet', 'args', 0) -> '...args.0'."""
+    return ".".join(str(part) for part in loc)
+
+
+def error_message(error: Any) -> str:
+    """A pydantic error's message without pydantic's 'Value error, ' prefix."""
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def parse_payload(task: str, payload: dict[str, Any]) -> GenerationPayload:
-    """Validate a WebUI body for its task; raises pydantic.ValidationError naming the field."""
-    return PAYLOAD_MODELS[task].model_validate(payload)
+    """Validate a WebUI body for its task: the model, with `.warnings`; or one ValidationError naming every
+    problem (each error's `loc` is its path inside the payload)."""
+    screened = screen(task, payload)
+    errors = list(screened.errors)
+    try:
+        parsed = PAYLOAD_MODELS[task].model_validate(screened.payload)
+    except ValidationError as exc:
+        errors += [Problem(field_path(e["loc"]), error_message(e)) for e in exc.errors()]
+    else:
+        errors += parsed.problems()
+    if errors:
+        raise ValidationError.from_exception_data(PAYLOAD_MODELS[task].__name__, [
+            {"type": PydanticCustomError("invalid_payload", "{message}", {"message": e.message}),
+             "loc": tuple(int(p) if p.isdigit() else p for p in e.field.split(".")) if e.field else (),
+             "input": None}
+            for e in errors
+        ])
+    parsed._warnings = screened.warnings
+    return parsed
