@@ -109,6 +109,8 @@ UNIT_NOT_IMPLEMENTED: dict[str, Ignored] = {
     "batch_keyframe_idx": Ignored("batch keyframes", (None, "", [])),
 }
 
+# Unit values the extension replaces by the preprocessor's default when out of range (-1 means the default).
+_UNIT_RANGES = (("processor_res", 64, 2048), ("threshold_a", 0, 1024), ("threshold_b", 0, 1024))
 NOT_IMPLEMENTED_ANY = {name for rules in NOT_IMPLEMENTED.values() for name in rules}
 OVERRIDE_SETTINGS: tuple[str, ...] = ("sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers")
 CONTROLNET_SCRIPT = "controlnet"
@@ -214,15 +216,23 @@ def _screen_unit(path: str, unit: Any, body: dict[str, Any], warnings: list[Prob
         return unit
     unit = dict(unit)
     for alias, name in CONTROLNET_UNIT_ALIASES.items():
-        if alias in unit:
-            if unit.get(name) is not None and unit[alias] is not None:
-                errors.append(Problem(f"{path}.{alias}", f"{alias} is an alias of {name}: send one of them"))
-            elif unit[alias] is not None:
-                unit[name] = unit[alias]
-            del unit[alias]
+        value = unit.pop(alias, None)
+        if value is None:
+            continue
+        if unit.get(name) is None:
+            unit[name] = value
+        elif unit[name] != value:
+            errors.append(Problem(f"{path}.{alias}", f"{alias} is an older name of {name}, which says otherwise: "
+                                                     "send one of them"))
     if not unit_enabled(unit):
         return {"enabled": False}  # the extension skips it whatever else it holds
     kept: dict[str, Any] = {}
+    for name, low, high in _UNIT_RANGES:
+        value = unit.get(name)
+        if isinstance(value, (int, float)) and value != -1 and not low <= value <= high:
+            warnings.append(Problem(f"{path}.{name}", f"{value} is out of range ({low}..{high}): the preprocessor's "
+                                                      "default is used, as the extension does"))
+            unit[name] = -1
     for name, value in unit.items():
         if name in UNIT_NOT_IMPLEMENTED:
             _record(_judge(f"{path}.{name}", UNIT_NOT_IMPLEMENTED[name], value, body, name), warnings, errors)

@@ -125,12 +125,18 @@ def prepare_unit(
     height: int,
     preprocessors: Preprocessors,
     annotators: dict[str, Path],
+    init_image: tuple[Image.Image, str] | None = None,
 ) -> PreparedUnit:
+    """`init_image`: img2img's init image and resize mode, which a unit without an image of its own takes."""
     module = unit_module(index, unit)
-    image = decode_image(unit.image or "", f"alwayson_scripts.controlnet.args[{index}].image")
+    resize_mode = unit.resize_mode
+    if unit.image or init_image is None:
+        image = decode_image(unit.image or "", f"alwayson_scripts.controlnet.args[{index}].image")
+    else:
+        image, resize_mode = init_image
     if unit.pixel_perfect:
-        resolution = pixel_perfect_resolution(image, width, height, unit.resize_mode)
+        resolution = pixel_perfect_resolution(image, width, height, resize_mode)
     else:
         resolution = unit.processor_res if unit.processor_res > 0 else DEFAULT_PROCESSOR_RES
     detected = preprocessors.run(module, image, resolution, unit.threshold_a, unit.threshold_b, annotators)
-    return PreparedUnit(index, unit, module, resolution, resize(detected, width, height, unit.resize_mode))
+    return PreparedUnit(index, unit, module, resolution, resize(detected, width, height, resize_mode))

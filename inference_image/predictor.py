@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
-from api_schema.payload import GenerationPayload, parse_payload
+from api_schema.payload import GenerationPayload, Img2ImgPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
 from inference_image.errors import Busy, InvalidJob, ModelLoadError
-from inference_image.images import png_bytes
+from inference_image.images import decode_image, png_bytes
 from inference_image.infotext import format_infotext, number
 from inference_image.settings import InferenceSettings
 
@@ -164,7 +164,7 @@ class Predictor:
                     self._fetch(ref, files)
         self._wait_for_libraries()
         from inference_image.controlnet import prepare_unit, unit_module
-        from inference_image.generation import generate, prepare_inputs, seeds_of
+        from inference_image.generation import IMG2IMG_RESIZE, generate, prepare_inputs, seeds_of
 
         for i, unit in enumerate(units):
             unit_module(i, unit)
@@ -184,8 +184,11 @@ class Predictor:
 
         from inference_image.schedulers import scheduler_for
 
+        init_image = None
+        if isinstance(payload, Img2ImgPayload):  # units without an image of their own take it
+            init_image = (decode_image(payload.init_images[0], "init_images[0]"), IMG2IMG_RESIZE[payload.resize_mode])
         prepared = [
-            prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators)
+            prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators, init_image)
             for i, unit in enumerate(units)
         ]
         seeds = seeds_of(payload)
