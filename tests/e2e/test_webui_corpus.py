@@ -10,7 +10,7 @@ from e2e_helpers import Api, wait_job
 from PIL import Image
 from webui_corpus import corpus
 
-from sdcloud_client import ApiError, ClientConfig, SdCloudClient
+from sdcloud_client import ApiError, SdCloudClient
 
 
 def _png() -> str:
@@ -47,7 +47,7 @@ def test_every_body_of_the_corpus_is_accepted_and_runs(user: Api, models, endpoi
 
 
 def test_a_body_with_five_problems_gets_one_400_listing_them_all(user: Api, models, endpoint: str) -> None:
-    client = SdCloudClient(ClientConfig(api_url=user.url, api_key=user.key))
+    client = SdCloudClient(user.url, user.key)
     unit = {"enabled": True, "module": "canny", "model": models["controlnet"]["name"], "control_mode": "Loud"}
     payload = {"prompt": "x", "steps": 0, "width": 65, "sampler_name": "Magic", "enable_hr": True,
                "alwayson_scripts": {"controlnet": {"args": [unit]}},
