@@ -197,6 +197,11 @@ class Img2ImgPayload(GenerationPayload):
     inpaint_full_res_padding: int = Field(32, ge=0, le=256)
     inpainting_mask_invert: int = Field(0, ge=0, le=1)
 
+    @field_validator("mask", mode="before")
+    @classmethod
+    def _no_mask(cls, value: Any) -> Any:
+        return value or None  # clients send "" for no mask
+
     def images(self) -> list[tuple[str, str]]:
         masks = [("mask", self.mask)] if self.mask else []
         return [*((f"init_images.{i}", image) for i, image in enumerate(self.init_images)), *masks,

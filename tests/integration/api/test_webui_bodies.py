@@ -62,6 +62,12 @@ def test_every_unusable_model_is_named_at_once(gateway, user_key, endpoint, chec
                                                           "payload.override_settings.sd_vae", "payload.prompt"]
 
 
+@pytest.mark.parametrize("title", ["sd15", "sd15.safetensors", "sd15.safetensors [6ce0161689]",
+                                   "SD1.5/sd15.safetensors [6ce0161689]", "SD1.5\\sd15.ckpt"])
+def test_checkpoint_titles_as_the_webui_shows_them(gateway, user_key, endpoint, checkpoint, title):
+    assert submit(gateway, user_key, txt2img(override_settings={"sd_model_checkpoint": title})).status == 202
+
+
 def test_request_validation_errors_are_all_listed(gateway, user_key, endpoint):
     reply = gateway.post("/inferences", key=user_key, json_body={"endpoint_name": "s d", "task": "inpaint"})
 

@@ -180,6 +180,7 @@ def test_the_table_covers_only_fields_of_the_catalogue():
 def test_null_means_the_default_as_in_the_webui():
     parsed = parse_payload("txt2img", {"sampler_name": None, "scheduler": None, "steps": None, "styles": None})
     assert (parsed.sampler_name, parsed.scheduler, parsed.steps) == ("Euler a", "Automatic", 20)
+    assert parse_payload("img2img", {"init_images": [PNG], "mask": ""}).mask is None
 
 
 def jpeg() -> str:
