@@ -22,6 +22,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FieldMessage(BaseModel):
+    """A problem with one request field: an error of a 400, or a warning of a job."""
+
+    field: str | None = Field(description="dotted path of the field, e.g. payload.alwayson_scripts.controlnet.args.0")
+    message: str
+
+
 # --- users -------------------------------------------------------------------------------------
 class CreateUserRequest(Strict):
     name: str = Field(pattern=NAME_PATTERN)
@@ -157,6 +164,9 @@ class Inference(BaseModel):
     parameters: dict[str, Any] | None = None
     seeds: list[int] | None = None
     error: str | None = None
+    warnings: list[FieldMessage] = Field(
+        default_factory=list, description="payload fields accepted but not used (defaults, or values the WebUI "
+        "ignores too, unknown keys, other extensions' alwayson_scripts)")
 
 
 class InferenceResponse(BaseModel):
@@ -175,5 +185,6 @@ class Ping(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    message: str
-    field: str | None = None
+    message: str = Field(description="the first problem")
+    field: str | None = Field(None, description="the field of the first problem")
+    errors: list[FieldMessage] = Field(default_factory=list, description="every problem found, in order")

@@ -195,6 +195,9 @@ class Predictor:
 
         from inference_image.schedulers import scheduler_for
 
+        init_image = None
+        if isinstance(payload, Img2ImgPayload):  # units without an image of their own take it
+            init_image = (decode_image(payload.init_images[0], "init_images[0]"), IMG2IMG_RESIZE[payload.resize_mode])
         prepared = [
             prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators, init_image)
             for i, unit in enumerate(units)

@@ -116,10 +116,12 @@ def get_job_of(job_id: str, owner: str) -> dict[str, Any] | None:
     return job if job and job.get("owner") == owner else None
 
 
-def start_job(job_id: str, deadline: int) -> bool:
-    """created -> in_progress with a new deadline; False (nothing written) if the job is not created."""
+def start_job(job_id: str, deadline: int, warnings: list[dict[str, str]]) -> bool:
+    """created -> in_progress with a new deadline and its payload's warnings; False (nothing written) if the
+    job is not created."""
     return _transition(
-        job_id, "in_progress", {"started_at": now_iso(), "pending": PENDING, "deadline": deadline},
+        job_id, "in_progress",
+        {"started_at": now_iso(), "pending": PENDING, "deadline": deadline, "warnings": warnings},
         from_statuses=("created",),
     )
 

@@ -39,7 +39,9 @@ def test_a_new_user_uploads_models_and_gets_images_with_lora_vae_and_controlnet(
     # Then: polling ends in `succeeded`, the PNGs download from their URLs and carry the WebUI infotext
     job = wait_job(user, created["id"])
     assert job["status"] == "succeeded", job.get("error")
-    assert job["seeds"] == [1234] and len(job["images"]) == 1
+    assert job["seeds"] == [1234]
+    # one image, then each unit's detected map, as the extension returns them (save_detected_map defaults to true)
+    assert [image["kind"] for image in job["images"]] == ["image", "detected_map", "detected_map"]
     info = job["info"]
     assert info.startswith(f"a lighthouse at dusk <lora:{lora}:0.8>\nNegative prompt: blurry\n")
     for expected in ("Steps: 3", "Sampler: Euler a", "CFG scale: 6.5", "Seed: 1234", "Size: 64x64",
