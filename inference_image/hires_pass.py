@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from api_schema.payload import GenerationPayload
+from api_schema.payload import GenerationPayload, Txt2ImgPayload
 from inference_image.controlnet import PreparedUnit
 from inference_image.generation import Runner, control_kwargs, encode, generators, task_pipeline
-from inference_image.hires import HiresPlan, crop_image, crop_latents, upscale_latents
+from inference_image.hires import HiresPlan, crop_image, crop_latents, infotext_entries, upscale_latents
 from inference_image.refiner import Refiner, attach
 from inference_image.upscalers import upscale_image
 
@@ -23,6 +23,12 @@ class HiresPass:
     base: Any  # the second pass's pipeline: the hires checkpoint's, else the job's
     scheduler: Any  # for the hires sampler and schedule type
     upscaler_model: Any = None  # a loaded upscaler model, when plan.upscaler names one
+    checkpoint_title: str | None = None  # the hires checkpoint's "name [hash]", when it has its own
+
+    def infotext_entries(self, payload: GenerationPayload) -> dict[str, Any]:
+        assert isinstance(payload, Txt2ImgPayload)
+        return {"Denoising strength": self.plan.denoising_strength,
+                **infotext_entries(self.plan, payload, self.checkpoint_title)}
 
     def prepare(
         self,

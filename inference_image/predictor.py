@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
-from api_schema.payload import GenerationPayload, Img2ImgPayload, Txt2ImgPayload, parse_payload
+from api_schema.payload import GenerationPayload, Img2ImgPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
 from inference_image.errors import Busy, InvalidJob, ModelLoadError
-from inference_image.images import decode_image, png_bytes
+from inference_image.images import decode_image, upload_pngs
 from inference_image.infotext import format_infotext, number
 from inference_image.settings import InferenceSettings
 
@@ -170,7 +170,7 @@ class Predictor:
         self._wait_for_libraries()
         from inference_image.controlnet import detected_maps, prepare_unit, unit_module
         from inference_image.generation import IMG2IMG_RESIZE, generate, prepare_inputs, seeds_of
-        from inference_image.hires import infotext_entries, plan_hires
+        from inference_image.hires import plan_hires
 
         for i, unit in enumerate(units):
             unit_module(i, unit)
@@ -195,9 +195,6 @@ class Predictor:
 
         from inference_image.schedulers import scheduler_for
 
-        init_image = None
-        if isinstance(payload, Img2ImgPayload):  # units without an image of their own take it
-            init_image = (decode_image(payload.init_images[0], "init_images[0]"), IMG2IMG_RESIZE[payload.resize_mode])
         prepared = [
             prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators, init_image)
             for i, unit in enumerate(units)
@@ -214,13 +211,7 @@ class Predictor:
             images = generate(pipe, payload, inputs, prepared, nets, clip_skip, seeds, self.runner, hires, refiner)
         inference_s = time.perf_counter() - infer_start
 
-        extra = dict(inputs.extra_params)
-        if hires is not None:
-            assert isinstance(payload, Txt2ImgPayload)
-            hr_ckpt = job.models.hr_checkpoint
-            title = self._title(hr_ckpt, self._fetch(hr_ckpt, files)) if hr_ckpt else None
-            extra.update({"Denoising strength": hires.plan.denoising_strength,
-                          **infotext_entries(hires.plan, payload, title)})
+        extra = {**inputs.extra_params, **(hires.infotext_entries(payload) if hires else {})}
         params = self._infotext_params(
             payload,
             job,
@@ -237,11 +228,8 @@ class Predictor:
         infotexts = [format_infotext(payload.prompt, payload.negative_prompt, params(seed)) for seed in seeds]
         maps = detected_maps(prepared, plan.size if plan else None)
         upload_start = time.perf_counter()
-        keys = []
-        for n, (image, text) in enumerate([*zip(images, infotexts, strict=True), *((m, None) for m in maps)]):
-            key = f"{job.output_prefix}image_{n}.png"
-            self._s3.put_object(Bucket=job.output_bucket, Key=key, Body=png_bytes(image, text), ContentType="image/png")
-            keys.append(key)
+        pngs = [*zip(images, infotexts, strict=True), *((m, None) for m in maps)]
+        keys = upload_pngs(self._s3, job.output_bucket, job.output_prefix, pngs)
         upload_s = time.perf_counter() - upload_start
         return InferenceManifest(
             job_id=job.job_id,
@@ -273,13 +261,14 @@ class Predictor:
         main = {("pipeline", models.checkpoint.id, models.vae.id if models.vae else None)}
         hires = refiner = None
         if plan is not None:
-            base = pipe
+            base, title = pipe, None
             if models.hr_checkpoint is not None:
                 path = self._fetch(models.hr_checkpoint, files)
                 base = self._pipeline(models.hr_checkpoint, models.vae, path, vae_path, main)
+                title = self._title(models.hr_checkpoint, path)
             upscaler = self._upscaler(models.upscaler, files) if plan.upscaler.kind == "model" else None
             scheduler = scheduler_for(plan.sampler_name, plan.scheduler, base.sdcloud_scheduler_config)
-            hires = HiresPass(plan, base, scheduler, upscaler)
+            hires = HiresPass(plan, base, scheduler, upscaler, title)
         if models.refiner is not None and payload.refiner:
             path = self._fetch(models.refiner, files)
             base = self._pipeline(models.refiner, models.vae, path, vae_path, main)
