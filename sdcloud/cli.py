@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> Any:
         if len(exc.errors) > 1:
             errors.print(f"[red]error {exc.status}: {len(exc.errors)} problems[/red]")
             for problem in exc.errors:
-                errors.print(f"[red]  - {escape(str(problem))}[/red]")
+                errors.print(f"[red]  - {escape(str(problem))}[/red]", soft_wrap=True)
         else:
             field = f" (field: {exc.field})" if exc.field else ""
             errors.print(f"[red]error {exc.status or ''}: {escape(exc.message)}{field}[/red]" if exc.status

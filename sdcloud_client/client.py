@@ -267,8 +267,9 @@ def _error_from(response: requests.Response) -> ApiError:
     except ValueError:
         body = None
     if isinstance(body, dict) and (body.get("message") or body.get("Message")):
-        listed = body.get("errors") if isinstance(body.get("errors"), list) else []
-        errors = [FieldError(e.get("field"), str(e.get("message"))) for e in listed if isinstance(e, dict)]
+        listed = body.get("errors")
+        errors = [FieldError(e.get("field"), str(e.get("message")))
+                  for e in (listed if isinstance(listed, list) else []) if isinstance(e, dict)]
         return ApiError(
             response.status_code, str(body.get("message") or body.get("Message")), body.get("field"), errors or None
         )

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from api_schema.controlnet_modes import canonical_control_mode, canonical_resize_mode
 from api_schema.images import image_problem
-from api_schema.payload import parse_payload
+from api_schema.payload import PAYLOAD_MODELS, ControlNetUnit, parse_payload
 from api_schema.preprocessors import PREPROCESSOR_ALIASES, canonical_preprocessor
 from api_schema.samplers import canonical_sampler, canonical_schedule
 from api_schema.support import NOT_IMPLEMENTED, UNIT_NOT_IMPLEMENTED, screen
@@ -181,10 +181,14 @@ def test_implemented_fields_that_their_switch_turns_off_are_warnings():
     assert hires.warnings == []
 
 
-def test_the_table_covers_only_fields_of_the_catalogue():
+def test_every_field_of_the_catalogue_is_implemented_or_in_the_table_and_nothing_else_is():
     for task, rules in NOT_IMPLEMENTED.items():
+        implemented = set(PAYLOAD_MODELS[task].model_fields)
         assert set(rules) <= set(WEBUI_FIELDS[task]), task
-    assert set(UNIT_NOT_IMPLEMENTED) <= set(CONTROLNET_UNIT_FIELDS)
+        assert implemented <= set(WEBUI_FIELDS[task]), task
+        assert set(WEBUI_FIELDS[task]) - implemented - set(rules) == {"sampler_index"}, task  # an alias
+    assert set(UNIT_NOT_IMPLEMENTED) | set(ControlNetUnit.model_fields) == set(CONTROLNET_UNIT_FIELDS)
+    assert not set(UNIT_NOT_IMPLEMENTED) & set(ControlNetUnit.model_fields)
 
 
 def test_null_means_the_default_as_in_the_webui():
