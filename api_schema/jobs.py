@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ModelType = Literal["checkpoint", "lora", "vae", "controlnet", "embedding", "annotator"]
-MODEL_TYPES: tuple[str, ...] = ("checkpoint", "lora", "vae", "controlnet", "embedding", "annotator")
+from api_schema.model_types import ModelType
+
+ImageKind = Literal["image", "detected_map"]
 
 
 class ModelRef(BaseModel):
@@ -40,6 +41,9 @@ class ResolvedModels(BaseModel):
     embeddings: dict[str, ModelRef] = Field(default_factory=dict)
     controlnets: dict[str, ModelRef] = Field(default_factory=dict)
     annotators: dict[str, ModelRef] = Field(default_factory=dict)
+    hr_checkpoint: ModelRef | None = Field(None, description="the hires fix pass's checkpoint, when it has its own")
+    upscaler: ModelRef | None = Field(None, description="the hires fix's upscaler model, when it uses one")
+    refiner: ModelRef | None = None
 
 
 class InferenceInput(BaseModel):
@@ -66,7 +70,9 @@ class InferenceManifest(BaseModel):
     """The container's success response: small, the images themselves are separate S3 objects."""
 
     job_id: str
-    images: list[str] = Field(description="S3 keys in output_bucket, in generation order")
+    images: list[str] = Field(description="S3 keys in output_bucket: the generated images in generation order, "
+                                          "then the ControlNet detected maps")
+    image_kinds: list[ImageKind] = Field(default_factory=list, description="one per image; empty: all 'image'")
     info: str = Field(description="WebUI infotext of the first image")
     infotexts: list[str]
     parameters: dict[str, Any]

@@ -1,59 +1,28 @@
 """The AUTOMATIC1111 `/sdapi/v1/txt2img` and `/img2img` bodies, as far as sd-cloud runs them.
 
-Known WebUI fields that sd-cloud does not run are accepted only at their WebUI default; any other
-value is rejected with a message naming the field, never silently ignored. Unknown fields are
-rejected too.
+`parse_payload` takes every body the WebUI takes: `api_schema.support.screen` keeps the fields sd-cloud
+implements (the models below) and turns the others into warnings (a value that changes nothing) or errors
+(one that asks for what sd-cloud does not do). Names come in every form the WebUI and the ControlNet
+extension take and are made canonical here. A bad body raises one ValidationError listing every problem.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from api_schema.controlnet_modes import CONTROL_MODES, RESIZE_MODES
+from api_schema.controlnet_modes import canonical_control_mode, canonical_resize_mode
+from api_schema.preprocessors import canonical_preprocessor
 from api_schema.prompt_tags import lora_tags
-from api_schema.samplers import SAMPLERS, SCHEDULE_TYPES
+from api_schema.samplers import canonical_sampler, canonical_schedule, split_sampler
+from api_schema.support import Problem, screen
+from api_schema.upscalers import HR_OPTIONS, parse_upscaler
 
 MAX_CONTROLNET_UNITS = 10
-
-
-# WebUI API fields we accept only at these values (the WebUI's defaults).
-_UNSUPPORTED_AT_DEFAULT: dict[str, tuple[Any, ...]] = {
-    "styles": ([], None),
-    "subseed_strength": (0, 0.0, None),
-    "seed_resize_from_h": (-1, 0, None),
-    "seed_resize_from_w": (-1, 0, None),
-    "restore_faces": (False, None),
-    "tiling": (False, None),
-    "enable_hr": (False, None),
-    "script_name": (None, ""),
-    "script_args": ([], None),
-    "refiner_checkpoint": (None, ""),
-    "disable_extra_networks": (False, None),
-    "firstpass_image": (None,),
-    "comments": ({}, None),
-    "infotext": (None,),
-    "force_task_id": (None,),
-    "sampler_index": (None, "Euler", "Euler a"),
-    "send_images": (True, None),
-    "save_images": (False, None),
-    "do_not_save_samples": (False, True, None),
-    "do_not_save_grid": (False, True, None),
-    "override_settings_restore_afterwards": (True, None),
-    "eta": (None, 0, 0.0, 1, 1.0),
-    "s_min_uncond": (None, 0, 0.0),
-    "s_churn": (None, 0, 0.0),
-    "s_tmax": (None, 0, 0.0),
-    "s_tmin": (None, 0, 0.0),
-    "s_noise": (None, 1, 1.0),
-    "include_init_images": (False, None),
-    "image_cfg_scale": (None,),
-    "latent_mask": (None,),
-    "initial_noise_multiplier": (None, 1, 1.0),
-}
-
-_OVERRIDE_SETTINGS = ("sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers")
+NO_MODEL = ("", "None", "none")
+NO_CHECKPOINT = ("", "None", "none", "Use same checkpoint")
 
 
 class ControlNetUnit(BaseModel):
@@ -65,7 +34,8 @@ class ControlNetUnit(BaseModel):
     module: str = "none"
     model: str = "None"
     weight: float = Field(1.0, ge=0.0, le=2.0)
-    image: str | None = Field(None, description="base64 PNG/JPEG, with or without a data: prefix")
+    image: str | None = Field(None, description="base64 PNG/JPEG/WebP, with or without a data: prefix; "
+                                                "none in img2img: the init image")
     resize_mode: str = "Crop and Resize"
     processor_res: int = Field(-1, ge=-1, le=2048)
     threshold_a: float = -1
@@ -74,48 +44,62 @@ class ControlNetUnit(BaseModel):
     guidance_end: float = Field(1.0, ge=0.0, le=1.0)
     control_mode: str = "Balanced"
     pixel_perfect: bool = False
-    low_vram: bool = False
-    save_detected_map: bool = True
+    save_detected_map: bool = Field(True, description="return the unit's detected map after the images")
+    hr_option: str = Field("Both", description="the hires fix passes the unit controls: Both, Low res only or "
+                                               "High res only")
 
     @field_validator("image", mode="before")
     @classmethod
-    def _image_dict(cls, value: Any) -> Any:
-        # The extension also sends {"image": b64, "mask": b64 | None}.
+    def _image_forms(cls, value: Any) -> Any:
+        # The extension also takes {"image": b64, "mask": b64 | None} and [image, mask].
         if isinstance(value, dict):
-            if value.get("mask"):
-                raise ValueError("a ControlNet mask is not supported")
-            return value.get("image")
-        return value
+            image, mask = value.get("image"), value.get("mask")
+        elif isinstance(value, (list, tuple)) and len(value) == 2 and not isinstance(value[0], dict):
+            image, mask = value
+        else:
+            image, mask = value, None
+        if mask:
+            raise ValueError("a ControlNet mask is not supported")
+        return image or None
+
+    @field_validator("module")
+    @classmethod
+    def _module(cls, value: str) -> str:
+        return canonical_preprocessor(value)
 
     @field_validator("resize_mode", mode="before")
     @classmethod
-    def _resize_mode(cls, value: Any) -> Any:
-        return _enum_by_index(value, RESIZE_MODES, "resize_mode")
+    def _resize_mode(cls, value: Any) -> str:
+        return canonical_resize_mode(value)
 
     @field_validator("control_mode", mode="before")
     @classmethod
-    def _control_mode(cls, value: Any) -> Any:
-        return _enum_by_index(value, CONTROL_MODES, "control_mode")
+    def _control_mode(cls, value: Any) -> str:
+        return canonical_control_mode(value)
+
+    @field_validator("hr_option", mode="before")
+    @classmethod
+    def _hr_option(cls, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(HR_OPTIONS):
+            return HR_OPTIONS[value]
+        for option in HR_OPTIONS:
+            if isinstance(value, str) and value.strip().lower() == option.lower():
+                return option
+        raise ValueError(f"hr_option must be one of {list(HR_OPTIONS)}")
+
+    def applies(self, hires_pass: bool | None) -> bool:
+        """Whether the unit controls a pass: None without the hires fix, else the first (False) or second pass."""
+        if hires_pass is None or self.hr_option == "Both":
+            return True
+        return self.hr_option == ("High res only" if hires_pass else "Low res only")
 
     @model_validator(mode="after")
     def _consistent(self) -> ControlNetUnit:
         if self.guidance_start > self.guidance_end:
             raise ValueError("guidance_start must not exceed guidance_end")
-        if self.enabled and self.model in ("", "None", "none"):
+        if self.enabled and self.model.strip() in NO_MODEL:
             raise ValueError("an enabled ControlNet unit needs a model")
-        if self.enabled and not self.image:
-            raise ValueError("an enabled ControlNet unit needs an image")
         return self
-
-
-def _enum_by_index(value: Any, names: tuple[str, ...], field: str) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value < len(names):
-            return names[value]
-        raise ValueError(f"{field} must be one of {list(names)} or 0..{len(names) - 1}")
-    if isinstance(value, str) and value not in names:
-        raise ValueError(f"{field} must be one of {list(names)}")
-    return value
 
 
 class ControlNetArgs(BaseModel):
@@ -125,22 +109,9 @@ class ControlNetArgs(BaseModel):
 
 
 class AlwaysOnScripts(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     controlnet: ControlNetArgs | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _only_controlnet(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = {}
-        for name, value in data.items():
-            if name.lower() == "controlnet":
-                out["controlnet"] = value
-            elif value not in ({}, {"args": []}, None):
-                raise ValueError(f"alwayson_scripts.{name} is not supported (only controlnet)")
-        return out
 
 
 class OverrideSettings(BaseModel):
@@ -149,17 +120,6 @@ class OverrideSettings(BaseModel):
     sd_model_checkpoint: str | None = None
     sd_vae: str | None = Field(None, description="a VAE model name, or Automatic / None")
     CLIP_stop_at_last_layers: int = Field(1, ge=1, le=12)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in data:
-                if name not in _OVERRIDE_SETTINGS:
-                    raise ValueError(
-                        f"override_settings.{name} is not supported (supported: {', '.join(_OVERRIDE_SETTINGS)})"
-                    )
-        return data
 
 
 class GenerationPayload(BaseModel):
@@ -180,22 +140,13 @@ class GenerationPayload(BaseModel):
     batch_size: int = Field(1, ge=1, le=8)
     n_iter: int = Field(1, ge=1, le=16)
     denoising_strength: float | None = Field(None, ge=0.0, le=1.0)
+    refiner_checkpoint: str | None = Field(None, description="a checkpoint that takes over the denoising")
+    refiner_switch_at: float | None = Field(None, ge=0.0, le=1.0, description="the fraction of the denoising at "
+                                                                            "the switch; left out: at once")
     override_settings: OverrideSettings = Field(default_factory=OverrideSettings)
     alwayson_scripts: AlwaysOnScripts = Field(default_factory=AlwaysOnScripts)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _unsupported_fields(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for name, defaults in _UNSUPPORTED_AT_DEFAULT.items():
-            if name in data:
-                value = data.pop(name)
-                if not any((value == default and type(value) is type(default)) or value is default
-                           for default in defaults):
-                    raise ValueError(f"{name} is not supported: leave it at its default {defaults[0]!r}")
-        return data
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
 
     @field_validator("width", "height")
     @classmethod
@@ -207,16 +158,13 @@ class GenerationPayload(BaseModel):
     @field_validator("sampler_name")
     @classmethod
     def _sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler '{value}'; supported: {', '.join(SAMPLERS)}")
-        return value
+        sampler, schedule = canonical_sampler(value)
+        return f"{sampler} {schedule}" if schedule else sampler
 
     @field_validator("scheduler")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if value not in SCHEDULE_TYPES:
-            raise ValueError(f"unknown scheduler '{value}'; supported: {', '.join(SCHEDULE_TYPES)}")
-        return value
+        return canonical_schedule(value)
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
@@ -224,15 +172,127 @@ class GenerationPayload(BaseModel):
         lora_tags(value)  # raises on a malformed weight
         return value
 
+    @field_validator("refiner_checkpoint")
+    @classmethod
+    def _refiner(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip() in NO_CHECKPOINT else value
+
+    @model_validator(mode="after")
+    def _schedule_from_sampler(self) -> GenerationPayload:
+        self.sampler_name, self.scheduler = split_sampler(self.sampler_name, self.scheduler)
+        return self
+
+    @property
+    def refiner(self) -> str | None:
+        """The refiner checkpoint, unless it never takes over (`refiner_switch_at` 1; the WebUI switches at the
+        first step when it is left out)."""
+        switch_at = self.refiner_switch_at
+        return self.refiner_checkpoint if switch_at is None or switch_at < 1.0 else None
+
     @property
     def controlnet_units(self) -> list[ControlNetUnit]:
         """The enabled ControlNet units, in order."""
         cn = self.alwayson_scripts.controlnet
         return [unit for unit in cn.args if unit.enabled] if cn else []
 
+    @property
+    def warnings(self) -> list[Problem]:
+        """Fields accepted but not used (paths inside the payload)."""
+        return self._warnings
+
+    def problems(self) -> list[Problem]:
+        """What is wrong with the fields together (each field on its own is valid)."""
+        return []
+
+    def unused(self) -> list[Problem]:
+        """Warnings for implemented fields that this body's other fields switch off, as the WebUI ignores them."""
+        unused = []
+        if "refiner_switch_at" in self.model_fields_set and not self.refiner_checkpoint:
+            unused.append(Problem("refiner_switch_at", "ignored: refiner_checkpoint is off, so the WebUI ignores it"))
+        if not getattr(self, "enable_hr", False):
+            cn = self.alwayson_scripts.controlnet
+            unused += [Problem(f"alwayson_scripts.controlnet.args.{i}.hr_option", "ignored: there is no hires fix "
+                               "pass (enable_hr, txt2img only), so the extension ignores it too")
+                       for i, unit in enumerate(cn.args if cn else []) if "hr_option" in unit.model_fields_set]
+        return unused
+
+    def images(self) -> list[tuple[str, str]]:
+        """Every image string of the body, with its path."""
+        cn = self.alwayson_scripts.controlnet
+        return [(f"alwayson_scripts.controlnet.args.{i}.image", unit.image)
+                for i, unit in enumerate(cn.args if cn else []) if unit.enabled and unit.image]
+
 
 class Txt2ImgPayload(GenerationPayload):
-    pass
+    enable_hr: bool = Field(False, description="hires fix: upscale the first pass and denoise it again")
+    hr_scale: float = Field(2.0, ge=1.0, le=8.0)
+    hr_resize_x: int = Field(0, ge=0, le=8192)
+    hr_resize_y: int = Field(0, ge=0, le=8192)
+    hr_upscaler: str | None = Field(None, description="Latent (the default), Latent (antialiased|bicubic|bicubic "
+                                                      "antialiased|nearest|nearest-exact), None, Lanczos, Nearest "
+                                                      "or the name of an uploaded upscaler model")
+    hr_second_pass_steps: int = Field(0, ge=0, le=150, description="0: as many as steps")
+    hr_checkpoint_name: str | None = None
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_prompt: str = Field("", max_length=20_000)
+    hr_negative_prompt: str = Field("", max_length=20_000)
+
+    @field_validator("hr_upscaler")
+    @classmethod
+    def _upscaler(cls, value: str | None) -> str | None:
+        return value if value is None else parse_upscaler(value).name
+
+    @field_validator("hr_sampler_name")
+    @classmethod
+    def _hr_sampler(cls, value: str | None) -> str | None:
+        if value is None or value.strip() in ("", "Use same sampler"):
+            return None
+        sampler, schedule = canonical_sampler(value)
+        return f"{sampler} {schedule}" if schedule else sampler
+
+    @field_validator("hr_scheduler")
+    @classmethod
+    def _hr_schedule(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip() in ("", "Use same scheduler") else canonical_schedule(value)
+
+    @field_validator("hr_checkpoint_name")
+    @classmethod
+    def _hr_checkpoint(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip() in NO_CHECKPOINT else value
+
+    @field_validator("hr_prompt", "hr_negative_prompt")
+    @classmethod
+    def _hr_lora_weights(cls, value: str) -> str:
+        lora_tags(value)
+        return value
+
+    @model_validator(mode="after")
+    def _hr_schedule_from_sampler(self) -> Txt2ImgPayload:
+        if self.hr_sampler_name is not None:
+            self.hr_sampler_name, schedule = split_sampler(self.hr_sampler_name, self.hr_scheduler or "Automatic")
+            self.hr_scheduler = self.hr_scheduler or (schedule if schedule != "Automatic" else None)
+        return self
+
+    def problems(self) -> list[Problem]:
+        cn = self.alwayson_scripts.controlnet
+        problems = [Problem(f"alwayson_scripts.controlnet.args.{i}.image", "an enabled ControlNet unit needs an "
+                            "image (only in img2img does a unit without one use the init image)")
+                    for i, unit in enumerate(cn.args if cn else []) if unit.enabled and not unit.image]
+        if self.enable_hr:
+            for field, main in (("hr_prompt", self.prompt), ("hr_negative_prompt", self.negative_prompt)):
+                value = getattr(self, field)
+                if value and sorted(lora_tags(value)) != sorted(lora_tags(main)):
+                    problems.append(Problem(field, f"the LoRA tags of {field} must be those of the first pass's "
+                                                   "prompt (the hires pass runs with the job's LoRAs)"))
+        return problems
+
+    def unused(self) -> list[Problem]:
+        unused = super().unused()
+        if not self.enable_hr:
+            unused += [Problem(name, "ignored: enable_hr is off, so the WebUI ignores it too")
+                       for name in sorted(self.model_fields_set & HIRES_FIELDS)]
+        return unused
 
 
 class Img2ImgPayload(GenerationPayload):
@@ -249,12 +309,53 @@ class Img2ImgPayload(GenerationPayload):
     inpaint_full_res_padding: int = Field(32, ge=0, le=256)
     inpainting_mask_invert: int = Field(0, ge=0, le=1)
 
+    @field_validator("mask", mode="before")
+    @classmethod
+    def _no_mask(cls, value: Any) -> Any:
+        return value or None  # clients send "" for no mask
+
+    def images(self) -> list[tuple[str, str]]:
+        masks = [("mask", self.mask)] if self.mask else []
+        return [*((f"init_images.{i}", image) for i, image in enumerate(self.init_images)), *masks,
+                *super().images()]
+
 
 Task = Literal["txt2img", "img2img"]
 
 PAYLOAD_MODELS: dict[str, type[GenerationPayload]] = {"txt2img": Txt2ImgPayload, "img2img": Img2ImgPayload}
 
 
+HIRES_FIELDS = frozenset(name for name in Txt2ImgPayload.model_fields if name.startswith("hr_")) | {
+    "denoising_strength"}
+
+
+def field_path(loc: tuple[int | str, ...] | list[Any]) -> str:
+    """A pydantic location as a dotted path: ('alwayson_scripts', 'controlnet', 'args', 0) -> '...args.0'."""
+    return ".".join(str(part) for part in loc)
+
+
+def error_message(error: Any) -> str:
+    """A pydantic error's message without pydantic's 'Value error, ' prefix."""
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def parse_payload(task: str, payload: dict[str, Any]) -> GenerationPayload:
-    """Validate a WebUI body for its task; raises pydantic.ValidationError naming the field."""
-    return PAYLOAD_MODELS[task].model_validate(payload)
+    """Validate a WebUI body for its task: the model, with `.warnings`; or one ValidationError naming every
+    problem (each error's `loc` is its path inside the payload)."""
+    screened = screen(task, payload)
+    errors = list(screened.errors)
+    try:
+        parsed = PAYLOAD_MODELS[task].model_validate(screened.payload)
+    except ValidationError as exc:
+        errors += [Problem(field_path(e["loc"]), error_message(e)) for e in exc.errors()]
+    else:
+        errors += parsed.problems()
+    if errors:
+        raise ValidationError.from_exception_data(PAYLOAD_MODELS[task].__name__, [
+            {"type": PydanticCustomError("invalid_payload", "{message}", {"message": e.message}),
+             "loc": tuple(int(p) if p.isdigit() else p for p in e.field.split(".")) if e.field else (),
+             "input": None}
+            for e in errors
+        ])
+    parsed._warnings = screened.warnings + parsed.unused()
+    return parsed

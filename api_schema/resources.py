@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api_schema.jobs import ModelType
+from api_schema.jobs import ImageKind
+from api_schema.model_types import ModelType
 
 Role = Literal["admin", "user"]
 ModelStatus = Literal["uploading", "ready"]
@@ -19,6 +20,13 @@ ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$"
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class FieldMessage(BaseModel):
+    """A problem with one request field: an error of a 400, or a warning of a job."""
+
+    field: str | None = Field(description="dotted path of the field, e.g. payload.alwayson_scripts.controlnet.args.0")
+    message: str
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -139,6 +147,8 @@ class CreateInferenceRequest(Strict):
 class Image(BaseModel):
     url: str
     key: str
+    kind: ImageKind = Field("image", description="image: a generated image; detected_map: a ControlNet unit's "
+                                                 "detected map (they follow the generated images)")
 
 
 class Inference(BaseModel):
@@ -154,6 +164,9 @@ class Inference(BaseModel):
     parameters: dict[str, Any] | None = None
     seeds: list[int] | None = None
     error: str | None = None
+    warnings: list[FieldMessage] = Field(
+        default_factory=list, description="payload fields accepted but not used (defaults, or values the WebUI "
+        "ignores too, unknown keys, other extensions' alwayson_scripts)")
 
 
 class InferenceResponse(BaseModel):
@@ -172,5 +185,6 @@ class Ping(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    message: str
-    field: str | None = None
+    message: str = Field(description="the first problem")
+    field: str | None = Field(None, description="the field of the first problem")
+    errors: list[FieldMessage] = Field(default_factory=list, description="every problem found, in order")

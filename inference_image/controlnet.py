@@ -82,6 +82,18 @@ class PreparedUnit:
     module: str
     resolution: int
     control_image: Image.Image
+    detected: Image.Image  # the preprocessor's output, before it is sized to a pass
+    resize_mode: str  # the unit's, or the img2img one when the unit takes the init image
+
+    def control_at(self, width: int, height: int) -> Image.Image:
+        """The control image for a pass at another size (the hires fix's second pass)."""
+        return resize(self.detected, width, height, self.resize_mode)
+
+    def applies(self, hires_pass: bool | None) -> bool:
+        """Whether the unit controls a pass: None without the hires fix, else the first (False) or second pass."""
+        if hires_pass is None or self.unit.hr_option == "Both":
+            return True
+        return self.unit.hr_option == ("High res only" if hires_pass else "Low res only")
 
     def infotext(self) -> str:
         a, b = DEFAULT_THRESHOLDS.get(self.module, (-1.0, -1.0))
@@ -125,12 +137,31 @@ def prepare_unit(
     height: int,
     preprocessors: Preprocessors,
     annotators: dict[str, Path],
+    init_image: tuple[Image.Image, str] | None = None,
 ) -> PreparedUnit:
+    """`init_image`: img2img's init image and resize mode, which a unit without an image of its own takes."""
     module = unit_module(index, unit)
-    image = decode_image(unit.image or "", f"alwayson_scripts.controlnet.args[{index}].image")
+    if unit.image or init_image is None:
+        image = decode_image(unit.image or "", f"alwayson_scripts.controlnet.args[{index}].image")
+        resize_mode = unit.resize_mode
+    else:
+        image, resize_mode = init_image
     if unit.pixel_perfect:
-        resolution = pixel_perfect_resolution(image, width, height, unit.resize_mode)
+        resolution = pixel_perfect_resolution(image, width, height, resize_mode)
     else:
         resolution = unit.processor_res if unit.processor_res > 0 else DEFAULT_PROCESSOR_RES
     detected = preprocessors.run(module, image, resolution, unit.threshold_a, unit.threshold_b, annotators)
-    return PreparedUnit(index, unit, module, resolution, resize(detected, width, height, unit.resize_mode))
+    control = resize(detected, width, height, resize_mode)
+    return PreparedUnit(index, unit, module, resolution, control, detected, resize_mode)
+
+
+def detected_maps(units: list[PreparedUnit], hires_size: tuple[int, int] | None) -> list[Image.Image]:
+    """The detected maps the extension appends to the images: per unit that saves them, the one sized for the
+    hires fix's second pass (when there is one), then the one of the first pass."""
+    maps = []
+    for unit in units:
+        if unit.unit.save_detected_map:
+            if hires_size is not None:
+                maps.append(unit.control_at(*hires_size))
+            maps.append(unit.control_image)
+    return maps

@@ -12,7 +12,7 @@ import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image, ImageFilter, ImageOps
@@ -22,6 +22,10 @@ from inference_image.controlnet import PreparedUnit, UnitControlNets
 from inference_image.errors import InvalidJob
 from inference_image.images import decode_image, decode_mask, resize
 from inference_image.prompts import encode_prompts
+from inference_image.refiner import Refiner, attach
+
+if TYPE_CHECKING:
+    from inference_image.hires_pass import HiresPass
 
 Runner = Callable[[Any, dict[str, Any]], list[Image.Image]]
 
@@ -142,22 +146,28 @@ def compose(image: Image.Image, inputs: Inputs) -> Image.Image:
     return Image.composite(image, inputs.original, inputs.blurred_mask)
 
 
-def task_pipeline(base: Any, inputs: Inputs, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool) -> Any:
-    """The diffusers pipeline class for txt2img / img2img / inpaint, with or without ControlNet."""
-    import diffusers
-
+def task_of(base: Any, inputs: Inputs) -> str:
+    """The diffusers pipeline kind of a job: "Pipeline" (txt2img), "Img2ImgPipeline" or "InpaintPipeline"."""
     if base.unet.config.in_channels != 4 and inputs.mask is None:
         raise InvalidJob("this checkpoint is an inpainting model: use img2img with a mask", "override_settings")
+    if inputs.mask is not None:
+        return "InpaintPipeline"
+    return "Img2ImgPipeline" if inputs.init is not None else "Pipeline"
+
+
+def task_pipeline(
+    base: Any, suffix: str, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool, **components: Any
+) -> Any:
+    """The diffusers pipeline class for txt2img / img2img / inpaint (`task_of`), with or without ControlNet."""
+    import diffusers
+
     sdxl = getattr(base, "text_encoder_2", None) is not None
     prefix = "StableDiffusionXL" if sdxl else "StableDiffusion"
-    suffix = (
-        "InpaintPipeline" if inputs.mask is not None else "Img2ImgPipeline" if inputs.init is not None else "Pipeline"
-    )
     if units:
         multi = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
-        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(base, controlnet=multi)
+        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(base, controlnet=multi, **components)
     else:
-        pipe = getattr(diffusers, prefix + suffix).from_pipe(base)
+        pipe = getattr(diffusers, prefix + suffix).from_pipe(base, **components)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -181,7 +191,7 @@ def call_kwargs(
         "num_inference_steps": payload.steps,
         "guidance_scale": payload.cfg_scale,
         "num_images_per_prompt": len(seeds),
-        "generator": [torch.Generator("cpu").manual_seed(s) for s in seeds],
+        "generator": generators(seeds),
         "output_type": "pil",
     }
     if inputs.init is None:
@@ -195,13 +205,27 @@ def call_kwargs(
         images = [u.control_image for u in units]
         if inputs.crop_box is not None:  # the control maps follow the "only masked" crop
             images = [crop_to(im, inputs.crop_box, payload.width, payload.height) for im in images]
-        kwargs["control_image" if inputs.init is not None else "image"] = images
-        kwargs.update(
-            controlnet_conditioning_scale=[u.unit.weight for u in units],
-            control_guidance_start=[u.unit.guidance_start for u in units],
-            control_guidance_end=[u.unit.guidance_end for u in units],
-        )
+        kwargs.update(control_kwargs(units, images, "control_image" if inputs.init is not None else "image"))
     return kwargs
+
+
+def control_kwargs(units: list[PreparedUnit], images: list[Image.Image], image_key: str) -> dict[str, Any]:
+    return {
+        image_key: images,
+        "controlnet_conditioning_scale": [u.unit.weight for u in units],
+        "control_guidance_start": [u.unit.guidance_start for u in units],
+        "control_guidance_end": [u.unit.guidance_end for u in units],
+    }
+
+
+def generators(seeds: list[int]) -> list[torch.Generator]:
+    return [torch.Generator("cpu").manual_seed(s) for s in seeds]
+
+
+def encode(base: Any, prompt: str, negative: str, clip_skip: int, runner: Runner) -> dict[str, torch.Tensor]:
+    fast_modules = getattr(runner, "fast_modules", None)  # the fast runner replays the text encoders too
+    with fast_modules(base) if fast_modules else contextlib.nullcontext():
+        return encode_prompts(base, prompt, negative, clip_skip)
 
 
 def generate(
@@ -213,19 +237,28 @@ def generate(
     clip_skip: int,
     seeds: list[int],
     runner: Runner,
+    hires: HiresPass | None = None,
+    refiner: Refiner | None = None,
 ) -> list[Image.Image]:
-    """All images of the job, n_iter batches of batch_size, in seed order."""
-    pipe = task_pipeline(base, inputs, units, nets, payload.cfg_scale > 1)
-    fast_modules = getattr(runner, "fast_modules", None)  # the fast runner replays the text encoders too
-    with fast_modules(base) if fast_modules else contextlib.nullcontext():
-        embeds = encode_prompts(base, payload.prompt, payload.negative_prompt, clip_skip)
+    """All images of the job, n_iter batches of batch_size, in seed order. With the hires fix the refiner
+    takes part in its second pass only (the WebUI's default `hires_fix_refiner_pass`)."""
+    cfg = payload.cfg_scale > 1
+    first = [(u, net) for u, net in zip(units, nets, strict=True) if u.applies(False if hires else None)]
+    pipe = task_pipeline(base, task_of(base, inputs), [u for u, _ in first], [n for _, n in first], cfg)
+    embeds = encode(base, payload.prompt, payload.negative_prompt, clip_skip, runner)
+    if refiner is not None and hires is None:
+        attach(pipe, refiner, encode(refiner.base, payload.prompt, payload.negative_prompt, clip_skip, runner), cfg)
+    second = hires.prepare(payload, units, nets, clip_skip, runner, refiner) if hires else None
     images: list[Image.Image] = []
     for start in range(0, len(seeds), payload.batch_size):
         batch = seeds[start : start + payload.batch_size]
-        out = runner(pipe, call_kwargs(pipe, payload, inputs, units, embeds, batch))
+        kwargs = call_kwargs(pipe, payload, inputs, [u for u, _ in first], embeds, batch)
+        if hires is not None:
+            kwargs["output_type"] = "latent" if hires.plan.upscaler.kind == "latent" else "pil"
+        out = runner(pipe, kwargs)
         if len(out) != len(batch):
             raise RuntimeError(f"the runner returned {len(out)} images for a batch of {len(batch)}")
-        images.extend(out)
+        images.extend(second.run(out, batch) if second else out)
     if inputs.blurred_mask is not None:
         images = [compose(img, inputs) for img in images]
     return images

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from typing import Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
@@ -84,10 +85,21 @@ def resize(image: Image.Image, width: int, height: int, mode: str) -> Image.Imag
     return canvas
 
 
-def png_bytes(image: Image.Image, infotext: str) -> bytes:
-    """The PNG the WebUI saves: the infotext in a `parameters` text chunk."""
+def png_bytes(image: Image.Image, infotext: str | None) -> bytes:
+    """The PNG the WebUI saves: the infotext in a `parameters` text chunk (none for a detected map)."""
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", infotext)
+    if infotext is not None:
+        info.add_text("parameters", infotext)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def upload_pngs(s3: Any, bucket: str, prefix: str, pngs: list[tuple[Image.Image, str | None]]) -> list[str]:
+    """Each (image, infotext) as {prefix}image_N.png, in order; returns the keys."""
+    keys = []
+    for n, (image, infotext) in enumerate(pngs):
+        key = f"{prefix}image_{n}.png"
+        s3.put_object(Bucket=bucket, Key=key, Body=png_bytes(image, infotext), ContentType="image/png")
+        keys.append(key)
+    return keys

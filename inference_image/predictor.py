@@ -14,16 +14,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
-from api_schema.payload import GenerationPayload, parse_payload
+from api_schema.payload import GenerationPayload, Img2ImgPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
 from inference_image.errors import Busy, InvalidJob, ModelLoadError
-from inference_image.images import png_bytes
+from inference_image.images import decode_image, upload_pngs
 from inference_image.infotext import format_infotext, number
 from inference_image.settings import InferenceSettings
 
 if TYPE_CHECKING:
     from inference_image.generation import Runner
+    from inference_image.hires import HiresPlan
+    from inference_image.hires_pass import HiresPass
+    from inference_image.refiner import Refiner
 
 Health = Literal["starting", "ready", "busy", "failed"]
 
@@ -158,17 +161,24 @@ class Predictor:
         loras = self._lora_weights(payload, job)
         cn_refs = [self._controlnet_ref(i, unit.model, job) for i, unit in enumerate(units)]
         files: set[Path] = set()
+        models = job.models
         if not self._libraries.is_set():  # a new instance: download while the libraries load
-            for ref in (job.models.checkpoint, job.models.vae, *cn_refs, *(job.models.loras[n] for n in loras)):
+            second = (models.hr_checkpoint, models.refiner, models.upscaler)
+            for ref in (models.checkpoint, models.vae, *second, *cn_refs, *(models.loras[n] for n in loras)):
                 if ref is not None:
                     self._fetch(ref, files)
         self._wait_for_libraries()
-        from inference_image.controlnet import prepare_unit, unit_module
-        from inference_image.generation import generate, prepare_inputs, seeds_of
+        from inference_image.controlnet import detected_maps, prepare_unit, unit_module
+        from inference_image.generation import IMG2IMG_RESIZE, generate, prepare_inputs, seeds_of
+        from inference_image.hires import plan_hires
 
         for i, unit in enumerate(units):
             unit_module(i, unit)
         inputs = prepare_inputs(payload)  # decodes the input images: a bad one fails before any download
+        plan = plan_hires(payload)
+        init_image = None
+        if isinstance(payload, Img2ImgPayload):  # units without an image of their own take it
+            init_image = (decode_image(payload.init_images[0], "init_images[0]"), IMG2IMG_RESIZE[payload.resize_mode])
 
         ckpt_path = self._fetch(job.models.checkpoint, files)
         vae_path = self._fetch(job.models.vae, files) if job.models.vae else None
@@ -180,23 +190,28 @@ class Predictor:
 
         pipe = self._pipeline(job.models.checkpoint, job.models.vae, ckpt_path, vae_path)
         nets = [self._controlnet(ref, path, pipe.sdcloud_arch) for ref, path in zip(cn_refs, cn_paths, strict=True)]
+        hires, refiner = self._second_models(job, payload, plan, files, pipe)
         load_s = time.perf_counter() - started
 
         from inference_image.schedulers import scheduler_for
 
         prepared = [
-            prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators)
+            prepare_unit(i, unit, payload.width, payload.height, self.preprocessors, annotators, init_image)
             for i, unit in enumerate(units)
         ]
         seeds = seeds_of(payload)
         clip_skip = payload.override_settings.CLIP_stop_at_last_layers
         pipe.scheduler = scheduler_for(payload.sampler_name, payload.scheduler, pipe.sdcloud_scheduler_config)
+        pipes = {id(p): p for p in (pipe, hires and hires.base, refiner and refiner.base) if p is not None}
         infer_start = time.perf_counter()
-        with self._extra_networks(pipe, lora_paths, loras, embedding_paths):
+        with contextlib.ExitStack() as stack:
+            for each in pipes.values():  # the LoRAs and embeddings apply to every checkpoint of the job
+                stack.enter_context(self._extra_networks(each, lora_paths, loras, embedding_paths))
             assert self.runner is not None  # chosen with the libraries
-            images = generate(pipe, payload, inputs, prepared, nets, clip_skip, seeds, self.runner)
+            images = generate(pipe, payload, inputs, prepared, nets, clip_skip, seeds, self.runner, hires, refiner)
         inference_s = time.perf_counter() - infer_start
 
+        extra = {**inputs.extra_params, **(hires.infotext_entries(payload) if hires else {})}
         params = self._infotext_params(
             payload,
             job,
@@ -206,20 +221,20 @@ class Predictor:
             lora_paths,
             embedding_paths,
             prepared,
-            inputs.extra_params,
+            extra,
             clip_skip,
+            refiner.infotext_entries() if refiner else {},
         )
         infotexts = [format_infotext(payload.prompt, payload.negative_prompt, params(seed)) for seed in seeds]
+        maps = detected_maps(prepared, plan.size if plan else None)
         upload_start = time.perf_counter()
-        keys = []
-        for n, (image, text) in enumerate(zip(images, infotexts, strict=True)):
-            key = f"{job.output_prefix}image_{n}.png"
-            self._s3.put_object(Bucket=job.output_bucket, Key=key, Body=png_bytes(image, text), ContentType="image/png")
-            keys.append(key)
+        pngs = [*zip(images, infotexts, strict=True), *((m, None) for m in maps)]
+        keys = upload_pngs(self._s3, job.output_bucket, job.output_prefix, pngs)
         upload_s = time.perf_counter() - upload_start
         return InferenceManifest(
             job_id=job.job_id,
             images=keys,
+            image_kinds=["image"] * len(images) + ["detected_map"] * len(maps),
             info=infotexts[0],
             infotexts=infotexts,
             parameters=_public_parameters(payload),
@@ -233,6 +248,51 @@ class Predictor:
         )
 
     # --- models --------------------------------------------------------------------------------
+    def _second_models(
+        self, job: InferenceInput, payload: GenerationPayload, plan: HiresPlan | None, files: set[Path], pipe: Any
+    ) -> tuple[HiresPass | None, Refiner | None]:
+        """The hires fix's pass (its checkpoint, sampler and upscaler model) and the refiner, loaded."""
+        from inference_image.hires_pass import HiresPass
+        from inference_image.refiner import Refiner
+        from inference_image.schedulers import scheduler_for
+
+        models = job.models
+        vae_path = self._fetch(models.vae, files) if models.vae else None
+        main = {("pipeline", models.checkpoint.id, models.vae.id if models.vae else None)}
+        hires = refiner = None
+        if plan is not None:
+            base, title = pipe, None
+            if models.hr_checkpoint is not None:
+                path = self._fetch(models.hr_checkpoint, files)
+                base = self._pipeline(models.hr_checkpoint, models.vae, path, vae_path, main)
+                title = self._title(models.hr_checkpoint, path)
+            upscaler = self._upscaler(models.upscaler, files) if plan.upscaler.kind == "model" else None
+            scheduler = scheduler_for(plan.sampler_name, plan.scheduler, base.sdcloud_scheduler_config)
+            hires = HiresPass(plan, base, scheduler, upscaler, title)
+        if models.refiner is not None and payload.refiner:
+            path = self._fetch(models.refiner, files)
+            base = self._pipeline(models.refiner, models.vae, path, vae_path, main)
+            refiner = Refiner(base, payload.refiner_switch_at, self._title(models.refiner, path))
+        return hires, refiner
+
+    def _title(self, ref: ModelRef, path: Path) -> str:
+        """The WebUI's short title of a checkpoint: `name [sha256 prefix]`."""
+        return f"{model_name_of(ref.name)} [{self.store.sha256(path)[:10]}]"
+
+    def _upscaler(self, ref: ModelRef | None, files: set[Path]) -> Any:
+        from inference_image.upscalers import load_upscaler
+
+        if ref is None:
+            raise InvalidJob("hr_upscaler names an upscaler model that is not among the job's resolved models",
+                             "payload.hr_upscaler")
+        path = self._fetch(ref, files)
+
+        def load() -> Any:
+            with _named("upscaler", ref):
+                return load_upscaler(path, self.device, self.settings.allow_pickle)
+
+        return self.pool.get(("upscaler", ref.id), load, ref.size_bytes)
+
     def _fetch(self, ref: ModelRef, files: set[Path]) -> Path:
         path = self.store.fetch(ref, pinned=files)
         files.add(path)
@@ -268,7 +328,14 @@ class Predictor:
             found[model_name_of(name)] = self._fetch(ref, files)
         return found
 
-    def _pipeline(self, ckpt: ModelRef, vae: ModelRef | None, ckpt_path: Path, vae_path: Path | None) -> Any:
+    def _pipeline(
+        self,
+        ckpt: ModelRef,
+        vae: ModelRef | None,
+        ckpt_path: Path,
+        vae_path: Path | None,
+        pinned: set[Any] | None = None,
+    ) -> Any:
         from inference_image.checkpoints import load_checkpoint, load_vae
 
         def load() -> Any:
@@ -284,7 +351,7 @@ class Predictor:
             return pipe.to(self.device)
 
         estimate = ckpt.size_bytes + (vae.size_bytes if vae else 0)
-        return self.pool.get(("pipeline", ckpt.id, vae.id if vae else None), load, estimate)
+        return self.pool.get(("pipeline", ckpt.id, vae.id if vae else None), load, estimate, pinned)
 
     def _controlnet(self, ref: ModelRef, path: Path, arch: str) -> Any:
         from inference_image.checkpoints import load_controlnet
@@ -376,6 +443,7 @@ class Predictor:
         units: list[Any],
         extra: dict[str, Any],
         clip_skip: int,
+        last: dict[str, Any],
     ) -> Any:
         from inference_image.schedulers import resolved_schedule, webui_sampler_name
 
@@ -386,6 +454,7 @@ class Predictor:
             "Schedule type": resolved_schedule(payload.sampler_name, payload.scheduler),
             "CFG scale": number(payload.cfg_scale),
         }
+        controlnet = {f"ControlNet {u.index}": u.infotext() for u in units}
         fixed_tail: dict[str, Any] = {
             "Size": f"{payload.width}x{payload.height}",
             "Model hash": self.store.sha256(ckpt_path)[:10],
@@ -394,13 +463,16 @@ class Predictor:
             "VAE": vae.filename if vae else None,  # the WebUI writes the VAE file name
             "Denoising strength": extra.get("Denoising strength"),
             "Clip skip": clip_skip if clip_skip > 1 else None,
-            **{k: v for k, v in extra.items() if k != "Denoising strength"},
-            **{f"ControlNet {u.index}": u.infotext() for u in units},
+            # the WebUI's order: the img2img entries, ControlNet's (written as the scripts start), the hires fix's
+            **{k: v for k, v in extra.items() if k != "Denoising strength" and not k.startswith("Hires")},
+            **controlnet,
+            **{k: v for k, v in extra.items() if k.startswith("Hires")},
             "Lora hashes": ", ".join(
                 f"{n}: {self.store.sha256(p, skip_header=True)[:12]}" for n, p in lora_paths.items()
             )
             or None,
             "TI hashes": ", ".join(f"{n}: {self.store.sha256(p)[:12]}" for n, p in embedding_paths.items()) or None,
+            **last,  # the refiner's, written when it takes over
         }
 
         def params(seed: int) -> dict[str, Any]:

@@ -64,7 +64,10 @@ REGISTRATION: dict[str, tuple[str, str]] = {
     "embedding": ("embedding", "tiny-embedding"),
     "openpose_body": ("annotator", "body_pose_model"),
     "openpose_hand": ("annotator", "hand_pose_model"),
+    "upscaler": ("upscaler", "tiny-esrgan"),
 }
+# The upscaler: an ESRGAN (RRDBNet, x4) with one block of 8 filters, in the original ESRGAN key layout.
+ESRGAN_FILTERS, ESRGAN_BLOCKS = 8, 1
 
 
 def _randomize(module: torch.nn.Module, generator: torch.Generator, scale: float = 1.0) -> None:
@@ -151,10 +154,29 @@ def _openpose_weights(kind: str, generator: torch.Generator) -> dict[str, torch.
     return tensors
 
 
+def _save_checkpoint(path: Path, unet: Any, vae: Any, text: Any) -> Path:
+    return _save(path, checkpoint_to_ldm(unet.state_dict(), vae.state_dict(), text.state_dict(), LEVELS, LAYERS))
+
+
+def write_checkpoint(path: Path, seed: int) -> Path:
+    """Another tiny checkpoint of the sample's architecture, with other random weights (a refiner in tests)."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    return _save_checkpoint(path, *_components(generator))
+
+
+def _esrgan(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    model = ESRGAN(num_filters=ESRGAN_FILTERS, num_blocks=ESRGAN_BLOCKS, scale=4)
+    _randomize(model, generator, scale=0.5)
+    return dict(model.state_dict())
+
+
 def write_sample_models(directory: Path) -> dict[str, Path]:
     """Write the sample models into `directory` and return their paths by kind.
 
-    Keys: checkpoint, controlnet, vae, lora, embedding, openpose_body, openpose_hand (see REGISTRATION
+    Keys: checkpoint, controlnet, vae, lora, embedding, openpose_body, openpose_hand, upscaler (see REGISTRATION
     for the model type and name each one is registered under). Same bytes on every call.
     """
     from diffusers import ControlNetModel
@@ -163,8 +185,7 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     generator = torch.Generator().manual_seed(_SEED)
     torch.manual_seed(_SEED)  # module constructors draw their initial values from the global generator
     unet, vae, text = _components(generator)
-    checkpoint = checkpoint_to_ldm(unet.state_dict(), vae.state_dict(), text.state_dict(), LEVELS, LAYERS)
-    paths = {"checkpoint": _save(directory / "tiny-sd15.safetensors", checkpoint)}
+    paths = {"checkpoint": _save_checkpoint(directory / "tiny-sd15.safetensors", unet, vae, text)}
 
     controlnet = ControlNetModel.from_unet(unet)
     _randomize(controlnet, generator, scale=0.5)
@@ -187,6 +208,7 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
         path = directory / f"{kind}_pose_model.pth"
         torch.save(_openpose_weights(kind, generator), str(path))
         paths[f"openpose_{kind}"] = path
+    paths["upscaler"] = _save(directory / "tiny-esrgan.safetensors", _esrgan(generator))
     (directory / "sample_models.json").write_text(json.dumps({k: v.name for k, v in paths.items()}, indent=2))
     return paths
 

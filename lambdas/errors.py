@@ -1,10 +1,18 @@
 """Typed domain errors, and the one place that maps them to HTTP statuses.
 
 Logic and data access raise these; the API resolver turns each into a 4xx JSON body
-`{"message": ..., "field": ...}` where `field` names the request field at fault (when there is one).
+`{"message": ..., "field": ..., "errors": [{"field", "message"}, ...]}` where `field` names the request field
+at fault (when there is one) and `errors` lists every problem found, `message` and `field` being the first.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class FieldError(NamedTuple):
+    field: str | None
+    message: str
 
 
 class DomainError(Exception):
@@ -12,6 +20,14 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.errors = [FieldError(field, message)]
+
+    @classmethod
+    def of(cls, errors: list[FieldError]) -> DomainError:
+        """One error for several problems (at least one): its message and field are the first's."""
+        error = cls(errors[0].message, errors[0].field)
+        error.errors = list(errors)
+        return error
 
 
 class InvalidInput(DomainError):

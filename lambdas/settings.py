@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from api_schema.preprocessors import ANNOTATOR_NAMES
+
 # Environment variable names, shared with infrastructure/ and the local stack.
 ENV = {
     "region": "AWS_REGION",
@@ -32,6 +34,7 @@ ENV = {
     "admin_secret_arn": "SDCLOUD_ADMIN_SECRET_ARN",
     "resource_prefix": "SDCLOUD_RESOURCE_PREFIX",
     "version": "SDCLOUD_VERSION",
+    "baked_annotators": "SDCLOUD_BAKED_ANNOTATORS",
 }
 
 
@@ -55,12 +58,21 @@ class Settings(BaseModel):
     # SageMaker models, endpoint configs and endpoints are named `{resource_prefix}-...`: the IAM scope.
     resource_prefix: str = Field("sdcloud", pattern=r"^[a-z][a-z0-9]{0,15}$")
     version: str = "0.1.0"
+    # Annotator weights the inference image carries (built with BAKE_ANNOTATORS=1: all of them), comma-separated
+    # names or `all`; a preprocessor that needs others finds them among the registered annotator models.
+    baked_annotators: str = Field("", pattern=r"^[\w.+-]*(,[\w.+-]+)*$")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values = {field: env[name] for field, name in ENV.items() if name in env}
         return cls.model_validate(values)
+
+    @property
+    def baked_annotator_names(self) -> frozenset[str]:
+        if self.baked_annotators.strip() == "all":
+            return frozenset(ANNOTATOR_NAMES)
+        return frozenset(name for name in self.baked_annotators.split(",") if name)
 
     @property
     def invocation_window_seconds(self) -> int:

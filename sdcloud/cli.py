@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from sdcloud.commands.common import Connection, console, errors
 from sdcloud.commands.jobs import img2img, jobs, txt2img
@@ -125,9 +126,14 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, standalone_mode=True)
     except ApiError as exc:
-        field = f" (field: {exc.field})" if exc.field else ""
-        errors.print(f"[red]error {exc.status or ''}: {exc.message}{field}[/red]" if exc.status
-                     else f"[red]error: {exc.message}[/red]")
+        if len(exc.errors) > 1:
+            errors.print(f"[red]error {exc.status}: {len(exc.errors)} problems[/red]")
+            for problem in exc.errors:
+                errors.print(f"[red]  - {escape(str(problem))}[/red]", soft_wrap=True)
+        else:
+            field = f" (field: {exc.field})" if exc.field else ""
+            errors.print(f"[red]error {exc.status or ''}: {escape(exc.message)}{field}[/red]" if exc.status
+                         else f"[red]error: {escape(exc.message)}[/red]")
     except (ConfigError, OptionError, TimeoutError) as exc:
         errors.print(f"[red]error: {exc}[/red]")
     raise SystemExit(1)

@@ -24,7 +24,7 @@ SIZE = 64
 
 def model_type_of(kind: str) -> str:
     """The model type of a `write_sample_models` key (openpose_body -> annotator)."""
-    if kind in ("checkpoint", "lora", "vae", "controlnet", "embedding"):
+    if kind in ("checkpoint", "lora", "vae", "controlnet", "embedding", "upscaler"):
         return kind
     return "annotator"
 

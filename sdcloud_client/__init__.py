@@ -6,6 +6,6 @@ httpx, api_schema or anything of the control plane.
 
 from sdcloud_client.client import SdCloudClient
 from sdcloud_client.config import ClientConfig
-from sdcloud_client.errors import ApiError, ConfigError
+from sdcloud_client.errors import ApiError, ConfigError, FieldError
 
-__all__ = ["ApiError", "ClientConfig", "ConfigError", "SdCloudClient"]
+__all__ = ["ApiError", "ClientConfig", "ConfigError", "FieldError", "SdCloudClient"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from sdcloud_client.errors import ApiError
+from sdcloud_client.errors import ApiError, FieldError
 
 JsonDict = dict[str, Any]
 Progress = Callable[[int, int], None]
@@ -277,8 +277,11 @@ def _error_from(response: requests.Response) -> ApiError:
     except ValueError:
         body = None
     if isinstance(body, dict) and (body.get("message") or body.get("Message")):
+        listed = body.get("errors")
+        errors = [FieldError(e.get("field"), str(e.get("message")))
+                  for e in (listed if isinstance(listed, list) else []) if isinstance(e, dict)]
         return ApiError(
-            response.status_code, str(body.get("message") or body.get("Message")), body.get("field")
+            response.status_code, str(body.get("message") or body.get("Message")), body.get("field"), errors or None
         )
     return ApiError(response.status_code, response.text[:300] or response.reason or "error")
 

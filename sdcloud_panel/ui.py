@@ -9,13 +9,13 @@ from typing import Any
 import gradio as gr
 
 from api_schema.controlnet_modes import CONTROL_MODES
+from api_schema.model_types import MODEL_TYPES
 from api_schema.samplers import SAMPLERS
 from sdcloud_panel.compat import event_options
 from sdcloud_panel.payload import UNIT_FIELDS, PanelError
 from sdcloud_panel.service import NO_VAE_CHOICES, JobOutput, PanelService
 
 PREPROCESSORS = ["none", "canny", "openpose", "depth", "lineart", "softedge", "scribble", "mlsd", "normal"]
-MODEL_TYPES = ["checkpoint", "lora", "vae", "controlnet", "embedding", "annotator"]
 NATIVE_FIELDS = (
     "prompt",
     "negative_prompt",
@@ -443,7 +443,8 @@ def build_settings(service: PanelService, with_unit_count: bool) -> None:
         )
         with gr.Row():
             name = gr.Textbox(label="Name in the cloud (default: the file name)", elem_id="sdcloud_upload_name")
-            type = gr.Dropdown(label="Type", choices=MODEL_TYPES, value="checkpoint", elem_id="sdcloud_upload_type")
+            type = gr.Dropdown(label="Type", choices=list(MODEL_TYPES), value="checkpoint",
+                               elem_id="sdcloud_upload_type")
         upload = gr.Button("Upload", elem_id="sdcloud_upload")
         uploaded = gr.Markdown("", elem_id="sdcloud_upload_result")
 

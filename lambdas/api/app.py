@@ -1,7 +1,8 @@
 """The REST API Lambda: one resolver with request validation, a router per resource, errors mapped here.
 
-Every 4xx body is `{"message": ..., "field": ...}`. Request validation failures (body, query, path,
-headers) answer 400, like every other invalid input, with `field` the dotted path of the first error.
+Every 4xx body is `{"message": ..., "field": ..., "errors": [{"field", "message"}]}`: every problem found,
+`message` and `field` being the first. Request validation failures (body, query, path, headers) answer 400,
+like every other invalid input, with `field` the dotted path of each error.
 A body that is not UTF-8 JSON of bounded nesting is refused before the resolver reads it (`bodies.py`).
 """
 
@@ -17,16 +18,17 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from lambdas.api import endpoints, inferences, models, ping, users
 from lambdas.api.bodies import check_body
-from lambdas.errors import DomainError, http_status
+from lambdas.errors import DomainError, FieldError, http_status
 
 app = APIGatewayRestResolver(enable_validation=True)
 for module in (ping, users, models, endpoints, inferences):
     app.include_router(module.router)
 
 
-def error_response(status: int, message: str, field: str | None = None) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body={"message": message, "field": field})
+def error_response(status: int, errors: list[FieldError]) -> Response:
+    body = {"message": errors[0].message, "field": errors[0].field,
+            "errors": [{"field": e.field, "message": e.message} for e in errors]}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -39,23 +41,26 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 @app.exception_handler(DomainError)
 def domain_error(error: DomainError) -> Response:
-    return error_response(http_status(error), error.message, error.field)
+    return error_response(http_status(error), error.errors)
+
+
+def request_error(error: dict[str, Any]) -> FieldError:
+    if error.get("type") == "json_invalid":  # its loc is ('body', character offset)
+        return FieldError(None, f"request body is not valid JSON: {error.get('ctx', {}).get('error', '')} "
+                                f"at character {error['loc'][-1]}")
+    field = field_path(error.get("loc", ())) or None
+    message = error.get("msg", "invalid")
+    return FieldError(field, f"{field}: {message}" if field else message)
 
 
 @app.exception_handler(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response:
-    first = error.errors()[0]
-    if first.get("type") == "json_invalid":  # its loc is ('body', character offset)
-        return error_response(400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')} "
-                                   f"at character {first['loc'][-1]}")
-    field = field_path(first.get("loc", ())) or None
-    message = first.get("msg", "invalid")
-    return error_response(400, f"{field}: {message}" if field else message, field)
+    return error_response(400, [request_error(e) for e in error.errors()])
 
 
 @app.not_found
 def not_found(error: NotFoundError) -> Response:
-    return error_response(404, f"no route {app.current_event.http_method} {app.current_event.path}")
+    return error_response(404, [FieldError(None, f"no route {app.current_event.http_method} {app.current_event.path}")])
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from api_schema.jobs import ModelType
+from api_schema.model_types import ModelType
 from api_schema.resources import CompleteModelRequest, CreateModelRequest, CreateModelResponse, ModelList, ModelResponse
 from lambdas.api.caller import current_caller
 from lambdas.api.responses import no_content, responses

@@ -14,7 +14,8 @@ Item layout (attribute: meaning):
   pending            "1" while created or in_progress, absent otherwise (sparse index `by_deadline`)
   deadline           epoch seconds after which the sweeper recovers or fails the job (for a created job:
                      the end of its upload window)
-  images             S3 keys of the PNGs (succeeded)
+  images             S3 keys of the PNGs (succeeded): the generated images, then any ControlNet detected maps
+  image_kinds        one per image, "image" or "detected_map" (absent or empty: all "image")
   info, infotexts, parameters, seeds, timings   from the container's manifest (succeeded)
   error              why it failed (failed)
 
@@ -115,10 +116,12 @@ def get_job_of(job_id: str, owner: str) -> dict[str, Any] | None:
     return job if job and job.get("owner") == owner else None
 
 
-def start_job(job_id: str, deadline: int) -> bool:
-    """created -> in_progress with a new deadline; False (nothing written) if the job is not created."""
+def start_job(job_id: str, deadline: int, warnings: list[dict[str, str]]) -> bool:
+    """created -> in_progress with a new deadline and its payload's warnings; False (nothing written) if the
+    job is not created."""
     return _transition(
-        job_id, "in_progress", {"started_at": now_iso(), "pending": PENDING, "deadline": deadline},
+        job_id, "in_progress",
+        {"started_at": now_iso(), "pending": PENDING, "deadline": deadline, "warnings": warnings},
         from_statuses=("created",),
     )
 
@@ -162,7 +165,8 @@ def delete_job(job_id: str) -> None:
 
 
 def mark_succeeded(job_id: str, result: dict[str, Any]) -> bool:
-    """in_progress -> succeeded with the manifest fields (images, info, infotexts, parameters, seeds, timings)."""
+    """in_progress -> succeeded with the manifest fields (images, image_kinds, info, infotexts, parameters, seeds,
+    timings)."""
     return _transition(job_id, "succeeded", {**result, "completed_at": now_iso()}, remove=("pending",))
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api_schema.images import image_problem
 from api_schema.jobs import InferenceInput
-from api_schema.payload import parse_payload
+from api_schema.payload import error_message, field_path, parse_payload
 from api_schema.resources import CreateInferenceRequest, Image, Inference, InferenceList, InferenceResponse
 from lambdas.data import jobs, sagemaker, storage
 from lambdas.data.pages import decode_token, encode_token
 from lambdas.data.results_store import async_failure_location, async_output_location
-from lambdas.errors import Conflict, InvalidInput, NotFound
+from lambdas.errors import Conflict, FieldError, InvalidInput, NotFound
 from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
 from lambdas.logic.json_text import check_json_depth
@@ -45,24 +46,37 @@ def output_prefix(job_id: str) -> str:
 
 
 def to_inference(job: dict[str, Any]) -> Inference:
-    images = [Image(url=storage.presign_get(key), key=key) for key in job.get("images", [])]
+    keys = job.get("images", [])
+    kinds = job.get("image_kinds") or ["image"] * len(keys)
+    images = [Image(url=storage.presign_get(key), key=key, kind=kind) for key, kind in zip(keys, kinds, strict=True)]
     fields = {name: job.get(name) for name in Inference.model_fields if name != "images" and name in job}
     return Inference.model_validate({**fields, "images": images})
 
 
-def _validated_input(job_id: str, task: str, payload: Any) -> InferenceInput:
+def _payload_error(path: str, message: str) -> FieldError:
+    field = f"payload.{path}" if path else "payload"
+    return FieldError(field, f"{field}: {message}")
+
+
+def _validated_input(job_id: str, task: str, payload: Any) -> tuple[InferenceInput, list[dict[str, str]]]:
+    """The container's input and the job's warnings; InvalidInput names every problem of the payload."""
     if not isinstance(payload, dict):
         raise InvalidInput("payload must be a JSON object (the WebUI txt2img / img2img body)", field="payload")
     try:
         parsed = parse_payload(task, payload)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(["payload", *(str(p) for p in error["loc"])])
-        message = error["msg"].removeprefix("Value error, ")
-        raise InvalidInput(f"{field}: {message}", field=field) from exc
-    return InferenceInput(job_id=job_id, task=task, payload=payload,
-                          models=resolve_models(parsed), output_bucket=storage.bucket(),
-                          output_prefix=output_prefix(job_id))
+        raise InvalidInput.of([_payload_error(field_path(e["loc"]), error_message(e)) for e in exc.errors()]) from exc
+    errors = [_payload_error(path, f"the image {problem}") for path, image in parsed.images()
+              if (problem := image_problem(image))]
+    try:
+        models = resolve_models(parsed)
+    except InvalidInput as exc:
+        errors += exc.errors
+    if errors:
+        raise InvalidInput.of(errors)
+    warnings = [{"field": f"payload.{w.field}", "message": w.message} for w in parsed.warnings]
+    return InferenceInput(job_id=job_id, task=task, payload=payload, models=models, output_bucket=storage.bucket(),
+                          output_prefix=output_prefix(job_id)), warnings
 
 
 def _deadline(seconds: int) -> int:
@@ -106,9 +120,10 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
         return InferenceResponse(inference=to_inference(job), payload_upload_url=upload_url)
     if request.payload is None:
         raise InvalidInput("payload is required (or set payload_upload: true)", field="payload")
-    storage.put_json(job["input_key"], _validated_input(job_id, request.task, request.payload).model_dump(mode="json"))
+    job_input, warnings = _validated_input(job_id, request.task, request.payload)
+    storage.put_json(job["input_key"], job_input.model_dump(mode="json"))
     deadline = _deadline(settings().invocation_window_seconds)
-    job.update(status="in_progress", started_at=job["created_at"], deadline=deadline)
+    job.update(status="in_progress", started_at=job["created_at"], deadline=deadline, warnings=warnings)
     jobs.create_job(job)
     return InferenceResponse(inference=to_inference(_invoke(job)))
 
@@ -169,8 +184,9 @@ def start(caller: Caller, job_id: str) -> InferenceResponse:
     except ValueError as exc:
         raise InvalidInput("the uploaded payload is not valid UTF-8 JSON", field="payload") from exc
     require_in_service(job["endpoint_name"])
-    storage.put_json(job["input_key"], _validated_input(job_id, job["task"], payload).model_dump(mode="json"))
-    if not jobs.start_job(job_id, _deadline(settings().invocation_window_seconds)):
+    job_input, warnings = _validated_input(job_id, job["task"], payload)
+    storage.put_json(job["input_key"], job_input.model_dump(mode="json"))
+    if not jobs.start_job(job_id, _deadline(settings().invocation_window_seconds), warnings):
         raise Conflict(f"inference '{job_id}' was started already", field="id")
     storage.delete_keys([job["payload_key"]])
     return InferenceResponse(inference=to_inference(_invoke(jobs.get_job(job_id) or job)))

@@ -10,7 +10,7 @@ import math
 import uuid
 from typing import Any
 
-from api_schema.jobs import MODEL_TYPES
+from api_schema.model_types import MODEL_TYPES
 from api_schema.resources import (
     CompleteModelRequest,
     CreateModelRequest,

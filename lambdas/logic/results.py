@@ -72,7 +72,9 @@ def settle_success(job_id: str, output: S3Location) -> Outcome:
     manifest = _load_manifest(job_id, output)
     if isinstance(manifest, str):
         return _fail(job_id, manifest)
-    result = manifest.model_dump(include={"images", "info", "infotexts", "parameters", "seeds", "timings"})
+    result = manifest.model_dump(
+        include={"images", "image_kinds", "info", "infotexts", "parameters", "seeds", "timings"}
+    )
     return Outcome.SUCCEEDED if mark_succeeded(job_id, result) else Outcome.UNCHANGED
 
 

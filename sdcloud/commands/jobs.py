@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from sdcloud.commands.common import client_of, console, table
 from sdcloud.payload_options import build_payload, load_payload
@@ -94,6 +95,12 @@ def finish(client: SdCloudClient, job_id: str, out: Path | None, timeout: float,
     return job
 
 
+def print_warnings(job: dict[str, Any]) -> None:
+    """The payload fields the job accepted but does not use."""
+    for warning in job.get("warnings") or []:
+        console.print(f"[yellow]warning: {escape(warning['field'])}: {escape(warning['message'])}[/yellow]")
+
+
 def pick_endpoint(client: SdCloudClient, name: str | None) -> str:
     if name:
         return name
@@ -109,6 +116,7 @@ def submit(ctx: typer.Context, task: str, endpoint: str | None, payload: dict[st
     client = client_of(ctx)
     job = client.create_inference(pick_endpoint(client, endpoint), task, payload)
     console.print(f"job [bold]{job['id']}[/bold] is {job['status']} on {job['endpoint_name']}")
+    print_warnings(job)
     if wait or out is not None:
         finish(client, job["id"], out, timeout)
 

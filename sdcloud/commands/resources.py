@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from api_schema.model_types import MODEL_TYPES
 from sdcloud.commands.common import byte_progress, client_of, console, human_size, table
 from sdcloud_client import ApiError, SdCloudClient
 
@@ -14,7 +15,6 @@ users = typer.Typer(help="Users and their API keys (admin).", no_args_is_help=Tr
 models = typer.Typer(help="Models: upload, list, delete.", no_args_is_help=True)
 endpoints = typer.Typer(help="SageMaker async endpoints.", no_args_is_help=True)
 
-MODEL_TYPES = ("checkpoint", "lora", "vae", "controlnet", "embedding", "annotator")
 
 
 # --- users ---------------------------------------------------------------------------------------

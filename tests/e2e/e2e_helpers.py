@@ -14,7 +14,8 @@ from tests.integration.api.gateway_events import upload_parts
 
 ENDPOINT = "e2e"
 MODEL_TYPES = {"checkpoint": "checkpoint", "controlnet": "controlnet", "vae": "vae", "lora": "lora",
-               "embedding": "embedding", "openpose_body": "annotator", "openpose_hand": "annotator"}
+               "embedding": "embedding", "openpose_body": "annotator", "openpose_hand": "annotator",
+               "upscaler": "upscaler"}
 
 
 @dataclass

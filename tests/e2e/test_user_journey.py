@@ -39,7 +39,9 @@ def test_a_new_user_uploads_models_and_gets_images_with_lora_vae_and_controlnet(
     # Then: polling ends in `succeeded`, the PNGs download from their URLs and carry the WebUI infotext
     job = wait_job(user, created["id"])
     assert job["status"] == "succeeded", job.get("error")
-    assert job["seeds"] == [1234] and len(job["images"]) == 1
+    assert job["seeds"] == [1234]
+    # one image, then each unit's detected map, as the extension returns them (save_detected_map defaults to true)
+    assert [image["kind"] for image in job["images"]] == ["image", "detected_map", "detected_map"]
     info = job["info"]
     assert info.startswith(f"a lighthouse at dusk <lora:{lora}:0.8>\nNegative prompt: blurry\n")
     for expected in ("Steps: 3", "Sampler: Euler a", "CFG scale: 6.5", "Seed: 1234", "Size: 64x64",
@@ -86,3 +88,30 @@ def test_bad_input_is_a_4xx_naming_the_field(user, endpoint):
     unknown = user.call("POST", "/inferences", json={"endpoint_name": endpoint, "task": "txt2img", "payload": {
         "override_settings": {"sd_model_checkpoint": "no-such-model"}}})
     assert unknown.status_code == 400 and "no-such-model" in unknown.text
+
+
+def test_hires_fix_with_an_uploaded_upscaler_model(user, models, endpoint):
+    # Given: the tiny ESRGAN uploaded as a model of type upscaler (the `models` fixture uploads every sample)
+    upscaler = models["upscaler"]
+    assert upscaler["type"] == "upscaler" and upscaler["status"] == "ready"
+    assert [m["name"] for m in user.ok("GET", "/models", params={"type": "upscaler"})["models"]] == [upscaler["name"]]
+
+    # When: a 64x64 job asks for the hires fix at scale 2 through it
+    payload = tiny_payload(models, enable_hr=True, hr_scale=2, hr_upscaler=upscaler["name"], hr_second_pass_steps=1,
+                           denoising_strength=0.5)
+    created = user.ok("POST", "/inferences", 202, json={"endpoint_name": endpoint, "task": "txt2img",
+                                                         "payload": payload})["inference"]
+    assert created["warnings"] == []
+
+    # Then: the PNG is 128x128 and its infotext carries the WebUI's hires entries
+    job = wait_job(user, created["id"])
+    assert job["status"] == "succeeded", job.get("error")
+    image = Image.open(io.BytesIO(requests.get(job["images"][0]["url"], timeout=30).content))
+    assert image.size == (128, 128) and image.info["parameters"] == job["info"]
+    assert ("Size: 64x64, Model hash: " in job["info"] and "Denoising strength: 0.5, Hires upscale: 2, "
+            f"Hires steps: 1, Hires upscaler: {upscaler['name']}" in job["info"]), job["info"]
+
+    # and an upscaler that was never uploaded is a 400 naming the field, before anything runs
+    missing = user.call("POST", "/inferences", json={"endpoint_name": endpoint, "task": "txt2img",
+                                                     "payload": {**payload, "hr_upscaler": "4x-never-uploaded"}})
+    assert missing.status_code == 400 and missing.json()["field"] == "payload.hr_upscaler", missing.text

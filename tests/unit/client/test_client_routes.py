@@ -26,6 +26,29 @@ def test_server_message_and_field_are_kept(admin: SdCloudClient) -> None:
     assert "must match" in caught.value.message
 
 
+def test_every_error_of_a_400_is_kept_and_shown_in_the_message() -> None:
+    import json
+
+    import requests
+
+    from sdcloud_client import FieldError
+    from sdcloud_client.client import _error_from
+
+    response = requests.Response()
+    response.status_code = 400
+    errors = [{"field": "payload.steps", "message": "payload.steps: must be at least 1"},
+              {"field": "payload.width", "message": "must be a multiple of 8"}]
+    response._content = json.dumps({"message": errors[0]["message"], "field": "payload.steps",
+                                    "errors": errors}).encode()
+
+    error = _error_from(response)
+
+    assert error.errors == [FieldError("payload.steps", "payload.steps: must be at least 1"),
+                            FieldError("payload.width", "must be a multiple of 8")]
+    assert error.field == "payload.steps"
+    assert error.message == ("2 problems: payload.steps: must be at least 1; payload.width: must be a multiple of 8")
+
+
 def test_users_create_list_whoami_revoke(api: FakeApi, admin: SdCloudClient) -> None:
     created = admin.create_user("alice")
     alice = SdCloudClient(api.url, created["api_key"])
