@@ -22,3 +22,12 @@ def enable_queue(blocks: gr.Blocks) -> None:
         blocks.queue(default_concurrency_limit=None)
     else:
         blocks.queue(concurrency_count=16)
+
+
+def periodically(page: Any, seconds: float, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
+    """Run `fn` every `seconds` while a page is open, quietly: gradio 3.41 through `page.load(every=)` (the
+    WebUI's queue is on), later gradio through a Timer."""
+    if hasattr(gr, "Timer"):
+        gr.Timer(seconds).tick(fn, inputs, outputs, show_progress="hidden")
+    else:
+        page.load(fn, inputs, outputs, every=seconds, show_progress="hidden")
