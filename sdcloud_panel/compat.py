@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gradio as gr
@@ -24,10 +25,21 @@ def enable_queue(blocks: gr.Blocks) -> None:
         blocks.queue(concurrency_count=16)
 
 
-def periodically(page: Any, seconds: float, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
-    """Run `fn` every `seconds` while a page is open, quietly: gradio 3.41 through `page.load(every=)` (the
-    WebUI's queue is on), later gradio through a Timer."""
+def periodically(page: Any, seconds: float, fn: Any, outputs: list[Any]) -> None:
+    """Run `fn(request)` every `seconds` while a page is open, quietly; it returns the outputs' updates.
+    Later gradio has a Timer. gradio 3.41's own `every=` would call a function with the inputs of its first
+    call and without the request, so there one load event follows the page for as long as it is open."""
     if hasattr(gr, "Timer"):
-        gr.Timer(seconds).tick(fn, inputs, outputs, show_progress="hidden")
-    else:
-        page.load(fn, inputs, outputs, every=seconds, show_progress="hidden")
+
+        def tick(request: gr.Request) -> Any:
+            return fn(request)
+
+        gr.Timer(seconds).tick(tick, None, outputs, show_progress="hidden")
+        return
+
+    def follow(request: gr.Request) -> Any:
+        while True:
+            yield fn(request)
+            time.sleep(seconds)
+
+    page.load(follow, None, outputs, show_progress="hidden")

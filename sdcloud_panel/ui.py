@@ -38,6 +38,7 @@ JOB_WATCH_SECONDS = 900.0
 # Per browser session and tab: the job shown in Output, and the generation of the latest job watcher.
 _shown_jobs: dict[tuple[str, str], str | None] = {}
 _watchers: dict[tuple[str, str], int] = {}
+_listed: dict[tuple[str, str], list[str]] = {}  # the job labels last listed
 
 
 def _watch_key(request: Any, task: str) -> tuple[str, str]:
@@ -180,9 +181,10 @@ def _controlnet_unit(panel: CloudPanel, index: int) -> dict[str, Any]:
 
 def build_output(panel: CloudPanel, img2img_target: bool = True) -> None:
     with gr.Group(elem_id=panel.eid("output")):
-        panel.gallery = gr.Gallery(label="Output", elem_id=panel.eid("gallery"))
+        # Shown with a job's images only: empty, it would take a large box
+        panel.gallery = gr.Gallery(label="Output", visible=False, elem_id=panel.eid("gallery"))
         panel.prompt_out = gr.Textbox(label="Prompt", interactive=False, elem_id=panel.eid("prompt_out"))
-        panel.info_out = gr.Textbox(label="Infotext", lines=4, interactive=False, elem_id=panel.eid("info_out"))
+        panel.info_out = gr.Textbox(label="Infotext", lines=2, interactive=False, elem_id=panel.eid("info_out"))
         with gr.Row():
             panel.save = gr.Button("Save", elem_id=panel.eid("save"))
             if img2img_target:
@@ -295,18 +297,19 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
 
     _on_click_and_load(panel.job_refresh, page, refresh_jobs, [panel.job], [panel.job, panel.status])
 
-    listed = gr.State([])  # the labels last listed in this browser session: unchanged lists are left alone
-
-    def follow_jobs(current: str | None, known: list[str]) -> tuple[Any, list[str]]:
+    def follow_jobs(request: gr.Request) -> Any:
+        """New jobs on top, the shown job's label moving on; an unchanged list is left alone."""
+        key = _watch_key(request, panel.task)
         try:
             labels = service.job_labels()
         except PanelError:
-            return gr.update(), known
-        if labels == known:
-            return gr.update(), known
-        return job_choices(labels, current), labels
+            return gr.update()
+        if labels == _listed.get(key):
+            return gr.update()
+        _listed[key] = labels
+        return job_choices(labels, _shown_jobs.get(key))
 
-    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.job, listed], [panel.job, listed])
+    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.job])
 
     outputs = [panel.gallery, panel.prompt_out, panel.info_out, panel.status]
 
@@ -374,8 +377,8 @@ def _on_click_and_load(button: Any, page: gr.Blocks | None, fn: Any, inputs: lis
 
 def _output_updates(output: JobOutput) -> tuple[Any, Any, Any, str]:
     if output.job["status"] != "succeeded":
-        return [], "", "", output.message
-    return output.images, output.prompt, output.info, output.message
+        return gr.update(value=[], visible=False), "", "", output.message
+    return gr.update(value=output.images, visible=True), output.prompt, output.info, output.message
 
 
 def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native: dict[str, Any] | None) -> None:

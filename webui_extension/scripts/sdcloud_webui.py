@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.context import Context
 from modules import generation_parameters_copypaste, images, paths, processing, script_callbacks, scripts, shared
 
 from sdcloud_panel.service import PanelService
@@ -68,7 +69,8 @@ class SdCloudScript(scripts.Script):
             units = int(shared.opts.data.get("control_net_unit_count", service.store.load().controlnet_units))
         panel = build_cloud_panel(task, units)
         build_output(panel)
-        wire_panel(panel, service)
+        # The tab's Blocks: its load events (lists filled, the job list following itself) run at each page load
+        wire_panel(panel, service, Context.root_block)
         if task in self.generate_buttons:
             wire_generate(panel, service, self.generate_buttons[task], native=None)
         generation_parameters_copypaste.register_paste_params_button(
