@@ -58,10 +58,15 @@ def build_payload(task: str, values: dict[str, Any], units: list[dict[str, Any]]
     return payload
 
 
+# sd-webui-controlnet's unit fields beyond the panel's own, sent as they are when a unit has them.
+EXTRA_UNIT_FIELDS = ("resize_mode", "processor_res", "threshold_a", "threshold_b", "pixel_perfect")
+
+
 def _unit(index: int, unit: dict[str, Any]) -> dict[str, Any]:
     if not unit.get("model") or unit["model"] == "None":
         raise PanelError(f"ControlNet Unit {index}: choose a Model (a ControlNet model uploaded to the cloud)")
-    if unit.get("image") is None:
+    image = _unit_image(index, unit.get("image"))
+    if image is None:
         raise PanelError(f"ControlNet Unit {index}: upload an image")
     if float(unit["guidance_start"]) > float(unit["guidance_end"]):
         raise PanelError(f"ControlNet Unit {index}: Starting Control Step must not exceed Ending Control Step")
@@ -70,11 +75,23 @@ def _unit(index: int, unit: dict[str, Any]) -> dict[str, Any]:
         "module": unit.get("module") or "none",
         "model": unit["model"],
         "weight": float(unit["weight"]),
-        "image": encode_image(unit["image"]),
+        "image": encode_image(image),
         "guidance_start": float(unit["guidance_start"]),
         "guidance_end": float(unit["guidance_end"]),
         "control_mode": unit.get("control_mode") or "Balanced",
+        **{name: unit[name] for name in EXTRA_UNIT_FIELDS if name in unit},
     }
+
+
+def _unit_image(index: int, image: Any) -> Any:
+    """The unit's image; sd-webui-controlnet's sketch-enabled upload gives `{"image", "mask"}`, where only an
+    unpainted (all black) mask is supported on the cloud."""
+    if not isinstance(image, dict):
+        return image
+    mask = image.get("mask")
+    if mask is not None and _to_pil(mask).convert("L").getbbox() is not None:
+        raise PanelError(f"ControlNet Unit {index}: a mask painted on the image is not supported on the cloud")
+    return image.get("image")
 
 
 def _with_loras(prompt: str, loras: list[str]) -> str:
@@ -85,10 +102,12 @@ def _with_loras(prompt: str, loras: list[str]) -> str:
 
 def encode_image(image: Any) -> str:
     """A PIL image or numpy array (what gradio's Image hands over) as base64 PNG."""
+    out = io.BytesIO()
+    _to_pil(image).save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def _to_pil(image: Any) -> Any:
     from PIL import Image
 
-    if not isinstance(image, Image.Image):
-        image = Image.fromarray(image)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return base64.b64encode(out.getvalue()).decode()
+    return image if isinstance(image, Image.Image) else Image.fromarray(image)

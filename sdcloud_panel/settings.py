@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -41,13 +42,25 @@ class SettingsStore:
         return replace(settings, controlnet_units=units)
 
     def save(self, **changes: object) -> PanelSettings:
+        """Saves the changes; an empty value keeps what is saved (an empty form field never erases it)."""
+        changes = {name: value for name, value in changes.items() if value not in ("", None)}
         settings = replace(self.load(), **changes)  # type: ignore[arg-type]
         for name in changes:
             self.overrides.pop(name, None)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(asdict(settings), indent=2))
-        os.chmod(self.path, 0o600)  # it holds an API key
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # It holds an API key: readable by its owner only, from its first byte on.
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(json.dumps(asdict(settings), indent=2))
         return settings
+
+
+def user_settings_path(name: str) -> Path:
+    """`name` in the user's configuration folder (`$XDG_CONFIG_HOME/sdcloud`, by default `~/.config/sdcloud`):
+    outside any program's folder or git checkout, as other tools keep their credentials."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sdcloud" / name
 
 
 def _from_client_config() -> PanelSettings:
@@ -56,3 +69,12 @@ def _from_client_config() -> PanelSettings:
     except ConfigError:
         return PanelSettings()
     return PanelSettings(api_url=config.api_url, api_key=config.api_key)
+
+
+def move_legacy_settings(old: Path, new: Path) -> None:
+    """Earlier versions kept the settings, API key included, in the WebUI extension's folder (a git
+    checkout): moved to `new` unless settings are already saved there."""
+    if old.is_file() and not new.exists():
+        new.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.move(old, new)  # across file systems too
+        os.chmod(new, 0o600)

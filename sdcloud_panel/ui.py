@@ -11,9 +11,10 @@ import gradio as gr
 from api_schema.controlnet_modes import CONTROL_MODES
 from api_schema.model_types import MODEL_TYPES
 from api_schema.samplers import SAMPLERS
-from sdcloud_panel.compat import event_options
+from sdcloud_panel.compat import event_options, periodically
 from sdcloud_panel.payload import UNIT_FIELDS, PanelError
 from sdcloud_panel.service import NO_VAE_CHOICES, JobOutput, PanelService
+from sdcloud_panel.settings import PanelSettings
 
 PREPROCESSORS = ["none", "canny", "openpose", "depth", "lineart", "softedge", "scribble", "mlsd", "normal"]
 NATIVE_FIELDS = (
@@ -31,11 +32,13 @@ NATIVE_FIELDS = (
 CLOUD_FIELDS = ("checkpoint", "vae", "loras")
 IMG2IMG_FIELDS = ("init_image", "denoising_strength")
 JOB_POLL_SECONDS = 1.0
+JOB_LIST_SECONDS = 2.0  # the job list refreshes itself this often: new jobs on top, labels to succeed / fail
 JOB_WATCH_SECONDS = 900.0
 
 # Per browser session and tab: the job shown in Output, and the generation of the latest job watcher.
 _shown_jobs: dict[tuple[str, str], str | None] = {}
 _watchers: dict[tuple[str, str], int] = {}
+_listed: dict[tuple[str, str], list[str]] = {}  # the job labels last listed
 
 
 def _watch_key(request: Any, task: str) -> tuple[str, str]:
@@ -85,11 +88,17 @@ class CloudPanel:
 
 
 def refresh_icon_button(elem_id: str) -> Any:
-    return (
-        gr.Button("\u21bb", elem_id=elem_id, min_width=40, scale=0)
-        if _has_scale()
-        else gr.Button("\u21bb", elem_id=elem_id)
-    )
+    """A small refresh button beside a dropdown; in the WebUI its `tool` class makes it look like the WebUI's own."""
+    if _has_scale():
+        return gr.Button("\U0001f504", elem_id=elem_id, elem_classes=["tool"], min_width=40, scale=0)
+    return gr.Button("\U0001f504", elem_id=elem_id, elem_classes=["tool"])
+
+
+def unrecorded(*components: Any) -> None:
+    """Values a host must not record and re-apply: cloud lists and credentials (the WebUI's ui-config.json
+    skips a component so marked)."""
+    for component in components:
+        component.do_not_save_to_config = True
 
 
 def _has_scale() -> bool:
@@ -101,12 +110,12 @@ def _has_scale() -> bool:
 def build_cloud_panel(task: str, unit_count: int) -> CloudPanel:
     panel = CloudPanel(task)
     with gr.Accordion("Amazon SageMaker Inference", open=True, elem_id=panel.eid("panel")):
-        with gr.Row():
+        with gr.Row(elem_classes=["form"]):
             panel.endpoint = gr.Dropdown(
                 label="Select Cloud SageMaker Endpoint", choices=[], value=None, elem_id=panel.eid("endpoint")
             )
             panel.endpoint_refresh = refresh_icon_button(panel.eid("endpoint_refresh"))
-        with gr.Row():
+        with gr.Row(elem_classes=["form"]):
             panel.checkpoint = gr.Dropdown(
                 label="Stable Diffusion checkpoint (cloud)", choices=[], elem_id=panel.eid("checkpoint")
             )
@@ -115,15 +124,17 @@ def build_cloud_panel(task: str, unit_count: int) -> CloudPanel:
             )
             panel.loras = gr.Dropdown(label="LoRA (cloud)", choices=[], multiselect=True, elem_id=panel.eid("loras"))
             panel.models_refresh = refresh_icon_button(panel.eid("models_refresh"))
-        with gr.Row():
+        with gr.Row(elem_classes=["form"]):
             panel.job = gr.Dropdown(
                 label="Inference Job: Time-Type-Status-Uuid", choices=[], value=None, elem_id=panel.eid("job")
             )
             panel.job_refresh = refresh_icon_button(panel.eid("job_refresh"))
         panel.status = gr.Markdown("", elem_id=panel.eid("status"))
-    with gr.Accordion("ControlNet", open=False, elem_id=panel.eid("controlnet")):
-        for index in range(unit_count):
-            panel.units.append(_controlnet_unit(panel, index))
+    if unit_count:
+        with gr.Accordion("ControlNet", open=False, elem_id=panel.eid("controlnet")):
+            for index in range(unit_count):
+                panel.units.append(_controlnet_unit(panel, index))
+    unrecorded(panel.endpoint, panel.checkpoint, panel.vae, panel.loras, panel.job, *[u["model"] for u in panel.units])
     return panel
 
 
@@ -170,9 +181,10 @@ def _controlnet_unit(panel: CloudPanel, index: int) -> dict[str, Any]:
 
 def build_output(panel: CloudPanel, img2img_target: bool = True) -> None:
     with gr.Group(elem_id=panel.eid("output")):
-        panel.gallery = gr.Gallery(label="Output", elem_id=panel.eid("gallery"))
+        # Shown with a job's images only: empty, it would take a large box
+        panel.gallery = gr.Gallery(label="Output", visible=False, elem_id=panel.eid("gallery"))
         panel.prompt_out = gr.Textbox(label="Prompt", interactive=False, elem_id=panel.eid("prompt_out"))
-        panel.info_out = gr.Textbox(label="Infotext", lines=4, interactive=False, elem_id=panel.eid("info_out"))
+        panel.info_out = gr.Textbox(label="Infotext", lines=2, interactive=False, elem_id=panel.eid("info_out"))
         with gr.Row():
             panel.save = gr.Button("Save", elem_id=panel.eid("save"))
             if img2img_target:
@@ -271,16 +283,33 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         [*panel.model_inputs, *unit_models, panel.status],
     )
 
+    def job_choices(labels: list[str], current: str | None) -> Any:
+        ident = current.rsplit(" -> ", 1)[-1] if current else None
+        value = next((label for label in labels if label.endswith(f" -> {ident}")), None) if ident else None
+        return _choices(labels, current, value)
+
     def refresh_jobs(current: str | None) -> tuple[Any, str]:
         try:
             labels = service.job_labels()
         except PanelError as exc:
             return gr.update(), _error(exc)
-        ident = current.rsplit(" -> ", 1)[-1] if current else None
-        value = next((label for label in labels if label.endswith(f" -> {ident}")), None) if ident else None
-        return _choices(labels, current, value), f"{len(labels)} job(s)"
+        return job_choices(labels, current), f"{len(labels)} job(s)"
 
     _on_click_and_load(panel.job_refresh, page, refresh_jobs, [panel.job], [panel.job, panel.status])
+
+    def follow_jobs(request: gr.Request) -> Any:
+        """New jobs on top, the shown job's label moving on; an unchanged list is left alone."""
+        key = _watch_key(request, panel.task)
+        try:
+            labels = service.job_labels()
+        except PanelError:
+            return gr.update()
+        if labels == _listed.get(key):
+            return gr.update()
+        _listed[key] = labels
+        return job_choices(labels, _shown_jobs.get(key))
+
+    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.job])
 
     outputs = [panel.gallery, panel.prompt_out, panel.info_out, panel.status]
 
@@ -348,8 +377,8 @@ def _on_click_and_load(button: Any, page: gr.Blocks | None, fn: Any, inputs: lis
 
 def _output_updates(output: JobOutput) -> tuple[Any, Any, Any, str]:
     if output.job["status"] != "succeeded":
-        return [], "", "", output.message
-    return output.images, output.prompt, output.info, output.message
+        return gr.update(value=[], visible=False), "", "", output.message
+    return gr.update(value=output.images, visible=True), output.prompt, output.info, output.message
 
 
 def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native: dict[str, Any] | None) -> None:
@@ -407,13 +436,28 @@ def wire_send_to_img2img(
     panel.send_to_img2img.click(send, [panel.job], [*targets.values(), tabs, panel.status])
 
 
+def _key_note(settings: PanelSettings) -> str:
+    if not settings.api_key:
+        return "No API key saved yet."
+    return f"An API key is saved (ending in `{settings.api_key[-4:]}`): leave the field empty to keep it."
+
+
 def build_settings(service: PanelService, with_unit_count: bool) -> None:
-    """API URL and key with a connection test, and model upload with a progress bar."""
+    """API URL and key with a connection test, and model upload with a progress bar. The form shows what is
+    saved each time the page loads; the key itself never goes back to the browser, an empty field keeps it."""
     settings = service.store.load()
     with gr.Group():
         gr.Markdown("### Cloud API")
-        url = gr.Textbox(label="API URL", value=settings.api_url, elem_id="sdcloud_api_url")
-        key = gr.Textbox(label="API key", value=settings.api_key, type="password", elem_id="sdcloud_api_key")
+        url = gr.Textbox(label="API URL", value=lambda: service.store.load().api_url, elem_id="sdcloud_api_url")
+        key = gr.Textbox(
+            label="API key",
+            value="",
+            type="password",
+            placeholder="leave empty to keep the saved key",
+            elem_id="sdcloud_api_key",
+        )
+        key_note = gr.Markdown(lambda: _key_note(service.store.load()), elem_id="sdcloud_api_key_note")
+        unrecorded(url, key)
         units = None
         if with_unit_count:
             units = gr.Slider(
@@ -427,14 +471,16 @@ def build_settings(service: PanelService, with_unit_count: bool) -> None:
         test = gr.Button("Save and test connection", elem_id="sdcloud_test_connection")
         result = gr.Markdown("", elem_id="sdcloud_connection_result")
 
-    def save_and_test(api_url: str, api_key: str, unit_count: float | None = None) -> str:
+    def save_and_test(api_url: str, api_key: str, unit_count: float | None = None) -> tuple[str, str, str, str]:
         changes: dict[str, Any] = {"api_url": api_url.strip().rstrip("/"), "api_key": api_key.strip()}
         if unit_count is not None:
             changes["controlnet_units"] = int(unit_count)
-        service.store.save(**changes)
-        return service.test_connection(api_url, api_key)
+        saved = service.store.save(**changes)
+        if not saved.api_url:
+            return saved.api_url, "", _key_note(saved), _error(PanelError("No API URL: enter the sd-cloud API's URL"))
+        return saved.api_url, "", _key_note(saved), service.test_connection(saved.api_url, saved.api_key)
 
-    test.click(save_and_test, [url, key] + ([units] if units is not None else []), [result])
+    test.click(save_and_test, [url, key] + ([units] if units is not None else []), [url, key, key_note, result])
 
     with gr.Group():
         gr.Markdown("### Upload a model to the cloud")

@@ -2,9 +2,11 @@
 
 The glue only: the panel, its events and the cloud generation live in `sdcloud_panel`. WebUI surface
 used (and mirrored by the test stand-in, tests/unit/panel/webui_standin): modules.scripts (Script,
-AlwaysVisible, basedir), modules.script_callbacks (on_ui_tabs), modules.shared (opts.data),
-modules.processing (process_images, Processed), modules.generation_parameters_copypaste
-(ParamBinding, register_paste_params_button).
+AlwaysVisible, basedir, scripts_data), modules.script_callbacks (on_ui_tabs), modules.shared (opts,
+cmd_opts), modules.processing (process_images, Processed), modules.images (save_image, image_grid),
+modules.paths (data_path), modules.generation_parameters_copypaste (ParamBinding,
+register_paste_params_button); and, when installed, sd-webui-controlnet's script module (its
+`global_state`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,32 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from modules import generation_parameters_copypaste, processing, script_callbacks, scripts, shared
+from gradio.context import Context
+from modules import generation_parameters_copypaste, images, paths, processing, script_callbacks, scripts, shared
 
 from sdcloud_panel.service import PanelService
-from sdcloud_panel.settings import SettingsStore
+from sdcloud_panel.settings import SettingsStore, move_legacy_settings, user_settings_path
 from sdcloud_panel.ui import build_cloud_panel, build_output, build_settings, wire_generate, wire_panel
-from sdcloud_panel.webui import cloud_process_images
+from sdcloud_panel.webui import (
+    PANEL_TITLE,
+    CloudGeneration,
+    install_cloud_generation,
+    offer_cloud_controlnet_models,
+    webui_saver,
+)
 
-service = PanelService(SettingsStore(Path(scripts.basedir()) / "sdcloud.json"))
+SETTINGS_FILE = user_settings_path("webui.json")
+move_legacy_settings(Path(scripts.basedir()) / "sdcloud.json", SETTINGS_FILE)
+service = PanelService(SettingsStore(SETTINGS_FILE))
+
+
+def _controlnet_state() -> Any:
+    """sd-webui-controlnet's `global_state` module when that extension is loaded, else None."""
+    for data in scripts.scripts_data:
+        state = getattr(data.module, "global_state", None)
+        if hasattr(state, "update_cn_models") and hasattr(state, "cn_models"):
+            return state
+    return None
 
 
 class SdCloudScript(scripts.Script):
@@ -28,7 +48,7 @@ class SdCloudScript(scripts.Script):
         self.generate_buttons: dict[str, Any] = {}
 
     def title(self) -> str:
-        return "Amazon SageMaker Inference"
+        return PANEL_TITLE
 
     def show(self, is_img2img: bool) -> Any:
         return scripts.AlwaysVisible
@@ -40,10 +60,17 @@ class SdCloudScript(scripts.Script):
 
     def ui(self, is_img2img: bool) -> list[Any]:
         task = "img2img" if is_img2img else "txt2img"
-        units = int(shared.opts.data.get("control_net_unit_count", service.store.load().controlnet_units))
+        controlnet = _controlnet_state()
+        if controlnet is not None:
+            # Its accordion holds the units: the panel has none of its own, the cloud's models join its list.
+            offer_cloud_controlnet_models(controlnet, lambda: service)
+            units = 0
+        else:
+            units = int(shared.opts.data.get("control_net_unit_count", service.store.load().controlnet_units))
         panel = build_cloud_panel(task, units)
         build_output(panel)
-        wire_panel(panel, service)
+        # The tab's Blocks: its load events (lists filled, the job list following itself) run at each page load
+        wire_panel(panel, service, Context.root_block)
         if task in self.generate_buttons:
             wire_generate(panel, service, self.generate_buttons[task], native=None)
         generation_parameters_copypaste.register_paste_params_button(
@@ -57,20 +84,13 @@ class SdCloudScript(scripts.Script):
         return [panel.endpoint, *panel.model_inputs, *panel.unit_inputs]
 
 
-def _panel_args(p: Any) -> tuple[Any, ...] | None:
-    """This script's values among the WebUI's script arguments of `p`."""
-    for script in getattr(p.scripts, "alwayson_scripts", []) if p.scripts else []:
-        if isinstance(script, SdCloudScript):
-            return tuple(p.script_args[script.args_from : script.args_to])
-    return None
-
-
-# WebUI txt2img and img2img call processing.process_images(p); with an endpoint chosen, the cloud runs p.
-if not getattr(processing.process_images, "sdcloud", False):
-    processing.process_images = cloud_process_images(
-        processing.process_images, processing.Processed, service, _panel_args
-    )
-    processing.process_images.sdcloud = True
+# The WebUI's txt2img and img2img call processing.process_images(p); with an endpoint chosen, the cloud runs p.
+install_cloud_generation(
+    processing,
+    CloudGeneration(
+        service, webui_saver(images, shared.opts, paths.data_path, not shared.cmd_opts.no_prompt_history)
+    ),
+)
 
 
 def _settings_tab() -> list[tuple[Any, str, str]]:

@@ -18,6 +18,10 @@ class StableDiffusionProcessingTxt2Img:
     n_iter: int = 1
     scripts: Any = None
     script_args: tuple[Any, ...] = ()
+    outpath_samples: str = "outputs/txt2img-images"
+    outpath_grids: str = "outputs/txt2img-grids"
+    do_not_save_samples: bool = False
+    do_not_save_grid: bool = False
 
 
 @dataclass

@@ -4,6 +4,7 @@ from typing import Any
 
 AlwaysVisible = object()
 current_basedir = "."
+scripts_data: list[Any] = []  # ScriptClassData(script_class, path, basedir, module) of every loaded script
 
 
 def basedir() -> str:

@@ -1,11 +1,29 @@
-"""Stand-in of modules/shared.py: the settings object (`opts.data` holds every setting by key)."""
+"""Stand-in of modules/shared.py: the settings object (`opts.data` holds every setting by key, and each
+is an attribute too) and the command line options."""
 
+from types import SimpleNamespace
 from typing import Any
+
+DEFAULTS = {
+    "samples_save": True,
+    "samples_format": "png",
+    "grid_save": True,
+    "grid_format": "png",
+    "grid_only_if_multiple": True,
+    "grid_extended_filename": False,
+}
 
 
 class Options:
     def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
+        self.data: dict[str, Any] = dict(DEFAULTS)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["data"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 opts = Options()
+cmd_opts = SimpleNamespace(no_prompt_history=False)
