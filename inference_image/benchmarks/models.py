@@ -110,8 +110,15 @@ def _sdxl() -> dict[str, dict[str, Any]]:
         config = json.loads((folder / name / "config.json").read_text())
         return {k: v for k, v in config.items() if not k.startswith("_") and k != "architectures"}
 
-    text_keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                 "max_position_embeddings", "hidden_act", "projection_dim")
+    text_keys = (
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "max_position_embeddings",
+        "hidden_act",
+        "projection_dim",
+    )
     unet, controlnet = read("unet"), read("controlnet")
     return {
         "unet": unet,
@@ -197,7 +204,8 @@ def assemble(parts: dict[str, Any], controlnet: Any = None) -> Any:
     import diffusers
 
     xl = parts.get("text_encoder_2") is not None
-    name = ("StableDiffusionXL" if xl else "StableDiffusion") + ("ControlNet" if controlnet is not None else "") + "Pipeline"
+    kind = "ControlNet" if controlnet is not None else ""
+    name = ("StableDiffusionXL" if xl else "StableDiffusion") + kind + "Pipeline"
     extra: dict[str, Any] = {"controlnet": controlnet} if controlnet is not None else {}
     if xl:  # no invisible-watermark package here, and none in the container's output
         extra["add_watermarker"] = False
