@@ -15,7 +15,7 @@ import torch
 Arch = Literal["sd15", "tiny", "sdxl", "tiny-xl"]
 XL_ARCHS = ("sdxl", "tiny-xl")
 
-_SD15 = {
+_SD15: dict[str, dict[str, Any]] = {
     "unet": {
         "block_out_channels": (320, 640, 1280, 1280),
         "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
@@ -47,7 +47,7 @@ _SD15 = {
     },
 }
 
-_TINY = {
+_TINY: dict[str, dict[str, Any]] = {
     "unet": {
         "block_out_channels": (32, 64),
         "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
@@ -79,7 +79,7 @@ _TINY = {
     },
 }
 
-_TINY_XL = {
+_TINY_XL: dict[str, dict[str, Any]] = {
     "unet": {
         "block_out_channels": (32, 64),
         "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -168,7 +168,7 @@ def build_pipeline(
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     xl = arch in XL_ARCHS
-    cfg: dict[str, dict[str, Any]] = {"sd15": _SD15, "tiny": _TINY, "tiny-xl": _TINY_XL}.get(arch) or _sdxl()  # type: ignore[assignment]
+    cfg: dict[str, dict[str, Any]] = {"sd15": _SD15, "tiny": _TINY, "tiny-xl": _TINY_XL}.get(arch) or _sdxl()
     tokenizer = letter_tokenizer()
 
     def text_config(key: str) -> Any:
@@ -242,7 +242,7 @@ def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Pa
 
     from inference_image.ldm_layout import checkpoint_to_ldm
 
-    cfg: dict[str, dict[str, Any]] = _SD15  # type: ignore[assignment]
+    cfg: dict[str, dict[str, Any]] = _SD15
     torch.manual_seed(seed)
     with torch.device(device):
         unet: Any = UNet2DConditionModel(**cfg["unet"])
