@@ -186,12 +186,12 @@ def build_pipeline(
             "text_encoder": text_encoder,
             "tokenizer": tokenizer,
             "unet": unet,
-            "scheduler": scheduler(),
         }
         if xl:
             parts.update(text_encoder_2=CLIPTextModelWithProjection(text_config("text_2")), tokenizer_2=tokenizer)
         else:
             parts.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    parts["scheduler"] = scheduler()  # outside the device block: its tables stay on the CPU
     pipe = assemble(parts, (nets if len(nets) > 1 else nets[0]) if nets else None)
     pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
