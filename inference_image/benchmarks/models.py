@@ -233,26 +233,45 @@ def control_image(height: int, width: int, seed: int = 0) -> Any:
     return Image.fromarray(pixels.numpy())
 
 
+def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.to(torch.float16).cpu().contiguous() for k, v in state.items()}
+
+
+def _save(tensors: dict[str, torch.Tensor], path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
+
+
 def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
     """A 2 GB fp16 SD 1.5-architecture checkpoint with random weights in the WebUI single-file layout
     (what users upload), for measuring a start from local disk through the container's loader."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from safetensors.torch import save_file
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from inference_image.ldm_layout import checkpoint_to_ldm
 
-    cfg: dict[str, dict[str, Any]] = _SD15
     torch.manual_seed(seed)
     with torch.device(device):
-        unet: Any = UNet2DConditionModel(**cfg["unet"])
-        vae: Any = AutoencoderKL(**cfg["vae"])
-        text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, **cfg["text"]))
+        unet: Any = UNet2DConditionModel(**_SD15["unet"])
+        vae: Any = AutoencoderKL(**_SD15["vae"])
+        text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, **_SD15["text"]))
+    return _save(
+        checkpoint_to_ldm(_half(unet.state_dict()), _half(vae.state_dict()), _half(text.state_dict()), 4, 2), path
+    )
 
-    def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(torch.float16).cpu().contiguous() for k, v in state.items()}
 
-    tensors = checkpoint_to_ldm(half(unet.state_dict()), half(vae.state_dict()), half(text.state_dict()), 4, 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path))
-    return path
+def write_sd15_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Path:
+    """A 0.7 GB fp16 SD 1.5 ControlNet with random weights in the WebUI layout (`control_model.*`)."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from inference_image.ldm_layout import controlnet_to_ldm
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        net = _random_controlnet(
+            ControlNetModel.from_unet(UNet2DConditionModel(**_SD15["unet"]), **_SD15["controlnet"])
+        )
+    return _save(controlnet_to_ldm(_half(net.state_dict()), 4, 2), path)

@@ -41,7 +41,10 @@ class HalfVae:
     def full(self, vae: Any) -> Any:
         """The float32 copy of `vae`, made at first need (the half-precision one stays as it is)."""
         if self._full is None:
-            self._full = copy.deepcopy(vae).to(torch.float32)
+            full = copy.deepcopy(vae).to(torch.float32)
+            for module in full.modules():  # the copy is made within a fast call: drop the replaced forwards
+                vars(module).pop("forward", None)
+            self._full = full
         return self._full
 
     @contextlib.contextmanager
