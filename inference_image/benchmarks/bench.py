@@ -1,14 +1,17 @@
-"""Plain diffusers against the fast path, in one process on one GPU (issue 4's GPU check, issue 8).
+"""Plain diffusers against the fast path, in one process on one GPU (issues 4, 8 and 18).
 
-    python -m inference_image.benchmarks.bench main --out DIR --work DIR/work
+    python -m inference_image.benchmarks.bench main --arch sd15|sdxl --out DIR --work DIR/work
     python -m inference_image.benchmarks.bench warm --out DIR --work DIR/work
 
-`main` builds SD 1.5-architecture pipelines with random weights (fp16, 512x512, 30 steps, CFG 7,
-DPM++ 2M Karras, end to end to PIL images), builds the compiled artifacts every variant needs (child
-processes, all at once, before anything is timed), then times the plain pipeline for txt2img at batch
-1 and 8 and with one and two ControlNet units, and the fast path's tiers (CUDA graphs of the eager
-modules; CUDA graphs of the compiled artifacts), and compares each fast image with the plain one of the
-same seed (PSNR). It also writes a 2 GB checkpoint in the WebUI layout and builds the artifacts of the
+`main` builds SD 1.5- or SDXL-architecture pipelines with random weights (fp16, 512x512 or 1024x1024,
+30 steps, CFG 7, DPM++ 2M Karras, end to end to PIL images), builds the compiled artifacts every variant
+needs (child processes, all at once, while the plain `torch.compile` peer compiles in this process,
+before anything is timed), then times the plain pipeline (txt2img at batch 1 and 8, or 4 for SDXL, and
+with one and two ControlNet units, one for SDXL), the peer (`torch-compile`: the UNet in channels_last
+under `torch.compile(mode="reduce-overhead")`, what a user writes in three lines) and the fast path's
+variants (`graphs`: CUDA graphs of the eager modules; `compiled`: of the compiled artifacts;
+`compiled-<lever>`: the same with one lever changed, `LEVERS`), and compares each image with the plain
+one of the same seed (PSNR). It also writes a 2 GB checkpoint in the WebUI layout and builds the artifacts of the
 pipeline the container's loader makes of it. `warm` is a fresh process that loads that checkpoint and
 reports how soon it serves at full speed from the persisted artifacts. Both print a table and write
 JSON under --out.
@@ -32,11 +35,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference_image.benchmarks.models import build_pipeline, control_image, scheduler, write_sd15_checkpoint
+from inference_image.benchmarks.models import (
+    XL_ARCHS,
+    assemble,
+    build_pipeline,
+    control_image,
+    scheduler,
+    write_sd15_checkpoint,
+)
 from inference_image.fast import FastOptions, FastRunner
-from inference_image.fast.aot import BuildOptions
+from inference_image.fast.aot import ATTENTION, BuildOptions
 
 CFG = 7.0
+# seconds from process start after which no compile or timed row starts (the device's command limit)
+DEADLINE_S = float(os.environ.get("BENCH_DEADLINE_S", "inf"))
+START = float(os.environ.get("BENCH_PROCESS_START", time.time()))
+
+
+def time_left() -> float:
+    return DEADLINE_S - (time.time() - START)
+
+
 PROMPT = "a photograph of an astronaut riding a horse on the moon, highly detailed"
 NEGATIVE = "blurry, low quality"
 
@@ -55,21 +74,38 @@ class Setup:
     compile_backend: str = "inductor"
 
     @staticmethod
-    def smoke() -> Setup:
-        return Setup("tiny", "cpu", torch.float32, 32, 3, 1, "emulate", "eager")
+    def of(arch: str, smoke: bool = False) -> Setup:
+        xl = arch in XL_ARCHS
+        if smoke:
+            return Setup("tiny-xl" if xl else "tiny", "cpu", torch.float32, 32, 3, 1, "emulate", "eager")
+        return Setup("sdxl" if xl else "sd15", size=1024 if xl else 512)
+
+    @property
+    def xl(self) -> bool:
+        return self.arch in XL_ARCHS
 
     def options(self, variant: str, work: Path) -> FastOptions:
-        """graphs: CUDA graphs of the eager modules; compiled: of the ahead-of-time compiled artifacts."""
+        """graphs: CUDA graphs of the eager modules; compiled[-lever]: of the ahead-of-time compiled artifacts."""
         if variant == "graphs":
             return FastOptions(backend=self.backend, compile="off")  # type: ignore[arg-type]
-        build = BuildOptions(backend=self.compile_backend)
+        lever = variant.partition("-")[2]
+        if variant.partition("-")[0] != "compiled" or lever not in LEVERS:
+            raise ValueError(f"unknown variant {variant!r}")
+        build = BuildOptions(backend=self.compile_backend, attention=lever if lever in ATTENTION else "default")
         return FastOptions(
             backend=self.backend,  # type: ignore[arg-type]
             compile="background",
             artifact_dir=work / "artifacts",
             build=build,
             build_workers=int(os.environ.get("BENCH_BUILD_WORKERS", "8")),
+            vae_decode="float32" if lever == "vae32" else "auto",
         )
+
+
+# compiled-<lever>: "" (the container's choices), an SDPA backend fixed in the artifacts, or "vae32" (an
+# upcast VAE decodes in float32, as diffusers does, instead of half precision with the float32 fallback)
+LEVERS = ("", *ATTENTION, "vae32")
+PEER = "torch-compile"
 
 
 @dataclass
@@ -109,25 +145,47 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 class Bench:
-    def __init__(self, setup: Setup) -> None:
+    def __init__(self, setup: Setup, units: int = 2) -> None:
         self.setup = setup
+        self.units = units
         self.pipes: dict[str, Any] = {}
-        self.controls = [control_image(setup.size, setup.size, seed=i) for i in range(2)]
+        self.peer_pipes: dict[str, Any] = {}
+        self.controls = [control_image(setup.size, setup.size, seed=i) for i in range(units)]
 
     def build(self, seed: int = 0) -> None:
-        from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
         from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 
         full = build_pipeline(
-            self.setup.arch, controlnets=2, device=self.setup.device, dtype=self.setup.dtype, seed=seed  # type: ignore[arg-type]
+            self.setup.arch,  # type: ignore[arg-type]
+            controlnets=self.units,
+            device=self.setup.device,
+            dtype=self.setup.dtype,
+            seed=seed,
         )
-        nets = list(full.controlnet.nets)
+        nets = list(getattr(full.controlnet, "nets", [full.controlnet])) if self.units else []
         parts = {k: v for k, v in full.components.items() if k != "controlnet"}
-        self.pipes["txt2img"] = StableDiffusionPipeline(**parts)
-        self.pipes["cn1"] = StableDiffusionControlNetPipeline(controlnet=nets[0], **parts)
-        self.pipes["cn2"] = StableDiffusionControlNetPipeline(controlnet=MultiControlNetModel(nets), **parts)
-        for pipe in self.pipes.values():
-            pipe.set_progress_bar_config(disable=True)
+        self.pipes["txt2img"] = assemble(parts)
+        if nets:
+            self.pipes["cn1"] = assemble(parts, nets[0])
+        if len(nets) > 1:
+            self.pipes["cn2"] = assemble(parts, MultiControlNetModel(nets))
+
+    def peer(self, config: str) -> Any:
+        """The pipeline of `config` with the plain `torch.compile` peer's UNet: a copy in channels_last under
+        `torch.compile(mode="reduce-overhead")` (the eager backend in the CPU smoke run)."""
+        if config not in self.peer_pipes:
+            if not self.peer_pipes:
+                import copy
+
+                unet = copy.deepcopy(self.pipes["txt2img"].unet).to(memory_format=torch.channels_last)
+                options: dict[str, Any] = (
+                    {"mode": "reduce-overhead"} if self.setup.compile_backend == "inductor" else {"backend": "eager"}
+                )
+                self._peer_unet = torch.compile(unet, **options)
+            pipe = self.pipes[config]
+            parts = {k: v for k, v in pipe.components.items() if k != "controlnet"}
+            self.peer_pipes[config] = assemble({**parts, "unet": self._peer_unet}, getattr(pipe, "controlnet", None))
+        return self.peer_pipes[config]
 
     def kwargs(
         self, config: str, batch: int, seed: int, output_type: str, steps: int = 0, size: tuple[int, int] = (0, 0)
@@ -151,16 +209,15 @@ class Bench:
             kw["control_guidance_end"] = [1.0, 0.6]  # the second unit stops at 60%: scale switches to 0
         return kw
 
-    def measure(
-        self, config: str, batch: int, variant: str, call: Callable[..., Any]
-    ) -> tuple[Row, np.ndarray]:
+    def measure(self, config: str, batch: int, variant: str, call: Callable[..., Any]) -> tuple[Row, np.ndarray]:
+        """`call(config, **kwargs)` timed: one untimed first call (seed 1, whose images are compared), then
+        the median of `reps` calls (half as many at batch > 1)."""
         reps = max(1, self.setup.reps if batch == 1 else self.setup.reps // 2)
-        pipe = self.pipes[config]
-        first_s, out = _timed(lambda: call(pipe, **self.kwargs(config, batch, 1, "np")))
+        first_s, out = _timed(lambda: call(config, **self.kwargs(config, batch, 1, "np")))
         images = out.images
         times = []
         for i in range(reps):
-            t, _ = _timed(lambda i=i: call(pipe, **self.kwargs(config, batch, 100 + i, "pil")))  # type: ignore[misc]
+            t, _ = _timed(lambda i=i: call(config, **self.kwargs(config, batch, 100 + i, "pil")))  # type: ignore[misc]
             times.append(t)
         per_call = float(np.median(times))
         row = Row(
@@ -175,7 +232,10 @@ class Bench:
         return row, to_uint8(images)
 
 
-CONFIGS = [("txt2img", 1), ("txt2img", 8), ("cn1", 1), ("cn2", 1)]
+CONFIGS = {
+    "sd15": [("txt2img", 1), ("txt2img", 8), ("cn1", 1), ("cn2", 1)],
+    "sdxl": [("txt2img", 1), ("txt2img", 4), ("cn1", 1)],
+}
 
 
 def environment() -> dict[str, str]:
@@ -215,79 +275,117 @@ def checkpoint_pipeline(setup: Setup, work: Path) -> Any:
 
 
 def build_artifacts(
-    setup: Setup, bench: Bench, work: Path, variants: list[str], configs: list[tuple[str, int]]
+    setup: Setup, bench: Bench, work: Path, plan: list[tuple[str, str, int]], checkpoint: bool
 ) -> dict[str, Any]:
-    """Queue every artifact the timed runs need (a 2-step call per config on the graph tier starts the
-    builds), the checkpoint pipeline's too, and wait for all: no build overlaps a timed call."""
+    """Queue every artifact the timed runs need (a 2-step call per (variant, config) on the graph tier
+    starts the builds), the checkpoint pipeline's too; meanwhile compile the peer (its first call of each
+    config, timed); then wait for all: no build or compile overlaps a timed call."""
     started = time.perf_counter()
-    runners = {v: FastRunner(setup.options(v, work)) for v in variants if v != "graphs"}
-    calls = [(runner, bench.pipes[c], c, b) for v, runner in runners.items() for c, b in configs]
-    if "compiled" in runners:
-        checkpoint = checkpoint_pipeline(setup, work)
-        calls += [(runners["compiled"], checkpoint, "txt2img", 1)]
+    runners = {v: FastRunner(setup.options(v, work)) for v in {v for v, _, _ in plan} if v.startswith("compiled")}
+    calls = [(runners[v], bench.pipes[c], c, b) for v, c, b in plan if v in runners]
+    if checkpoint and "compiled" in runners:
+        calls += [(runners["compiled"], checkpoint_pipeline(setup, work), "txt2img", 1)]
     for runner, pipe, config, batch in calls:
         runner.run(pipe, **bench.kwargs(config, batch, 0, "pil", steps=2))
+    peer_first: dict[str, float] = {}
+    for _, config, batch in [p for p in plan if p[0] == PEER]:
+        if time_left() < 240:  # a compile takes minutes at SDXL's size: leave the time to the timed rows
+            print(f"peer {config} b{batch}: skipped, {time_left():.0f} s left", flush=True)
+            continue
+        pipe, kwargs = bench.peer(config), bench.kwargs(config, batch, 1, "np")
+        seconds, _ = _timed(lambda: pipe(**kwargs))  # noqa: B023 (called at once)
+        peer_first[f"{config}:{batch}"] = seconds
+        print(f"peer {config} b{batch}: first call (compile) {seconds:.1f} s", flush=True)
     failures = []
     for runner in runners.values():
         runner.wait_for_compiles()
         runner.close()
         failures += [f for _, w in runner._wrappers.items() for f in w[1].stats.failures]
-    return {"build_all_s": time.perf_counter() - started, "build_failures": failures}
+    return {"build_all_s": time.perf_counter() - started, "build_failures": failures, "peer_first_call_s": peer_first}
 
 
-def run_main(
-    setup: Setup, out: Path, work: Path, variants: list[str], configs: list[tuple[str, int]] = CONFIGS
-) -> list[Row]:
-    bench = Bench(setup)
+def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int]]) -> list[Row]:
+    """`plan`: (variant, config, batch) in order; "plain" rows first, each other row compared with its plain one."""
+    units = max((int(c[-1]) for _, c, _ in plan if c.startswith("cn")), default=0)
+    bench = Bench(setup, units)
     bench.build()
     rows: list[Row] = []
     plain: dict[tuple[str, int], tuple[Row, np.ndarray]] = {}
-    report: dict[str, Any] = {"env": environment(), "rows": rows}
+    report: dict[str, Any] = {"env": environment(), "setup": {**asdict(setup), "dtype": str(setup.dtype)}, "rows": rows}
 
     def save() -> None:
         (out / "main.json").write_text(json.dumps({**report, "rows": [asdict(r) for r in rows]}, indent=1))
 
+    checkpoint = not setup.xl  # the warm phase's checkpoint (SD 1.5 only)
     if setup.arch == "sd15":
         write_sd15_checkpoint(work / "checkpoint.safetensors", setup.device)
-    else:
+    elif checkpoint:
         from inference_image.sample_models import write_sample_models
 
         write_sample_models(work / "samples")["checkpoint"].replace(work / "checkpoint.safetensors")
-    report.update(build_artifacts(setup, bench, work, variants, configs))
+    report.update(build_artifacts(setup, bench, work, plan, checkpoint))
     print(f"artifacts built in {report['build_all_s']:.1f} s; failures: {report['build_failures']}", flush=True)
     save()
 
-    for config, batch in configs:
-        row, images = bench.measure(config, batch, "plain", lambda p, **kw: p(**kw))
-        plain[(config, batch)] = (row, images)
-        rows.append(row)
-        print(row, flush=True)
-        save()
-
-    for variant in variants:
-        runner = FastRunner(setup.options(variant, work))
-        for config, batch in configs:
-            try:
-                row, images = bench.measure(config, batch, variant, runner.run)
-            except Exception as exc:  # keep the other rows of this run
-                print(f"{variant} {config} b{batch} failed: {exc!r}", flush=True)
-                report.setdefault("errors", []).append(f"{variant} {config} b{batch}: {exc!r}")
-                continue
+    runner: FastRunner | None = None
+    for variant, config, batch in plan:
+        peer_skipped = variant == PEER and f"{config}:{batch}" not in report["peer_first_call_s"]
+        if peer_skipped or time_left() < 30:
+            report.setdefault("skipped", []).append(f"{variant} {config} b{batch}")
+            continue
+        if variant not in ("plain", PEER) and (runner is None or runner.options != setup.options(variant, work)):
+            if runner is not None:  # one fast variant at a time: free the last one's graphs first
+                runner.close()
+                runner = None
+                gc.collect()
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            runner = FastRunner(setup.options(variant, work))
+        try:
+            row, images = bench.measure(config, batch, variant, call_of(bench, variant, runner))
+        except Exception as exc:  # keep the other rows of this run
+            print(f"{variant} {config} b{batch} failed: {exc!r}", flush=True)
+            report.setdefault("errors", []).append(f"{variant} {config} b{batch}: {exc!r}")
+            continue
+        if variant == "plain":
+            plain[(config, batch)] = (row, images)
+        else:
             base_row, base_images = plain[(config, batch)]
             row.ratio = base_row.s_image / row.s_image
             row.psnr_db = psnr(images, base_images)
-            row.tiers = json.dumps(runner.last.tiers if runner.last else {})
-            rows.append(row)
-            print(row, flush=True)
-            save()
+            if variant == PEER:
+                row.first_call_s = report["peer_first_call_s"].get(f"{config}:{batch}", row.first_call_s)
+            elif runner is not None and runner.last is not None:
+                row.tiers = json.dumps(runner.last.tiers)
+        rows.append(row)
+        print(row, flush=True)
+        save()
+    if runner is not None:
         runner.close()
-        del runner
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
     save()
     (out / "main_table.md").write_text(print_table(rows))
     return rows
+
+
+def call_of(bench: Bench, variant: str, runner: FastRunner | None) -> Callable[..., Any]:
+    """`call(config, **kwargs)` for a variant: the plain pipeline, the peer's, or the fast runner."""
+    if variant == "plain":
+        return lambda config, **kw: bench.pipes[config](**kw)
+    if variant == PEER:
+        return lambda config, **kw: bench.peer(config)(**kw)
+    assert runner is not None
+    return lambda config, **kw: runner.run(bench.pipes[config], **kw)
+
+
+def make_plan(
+    arch: str, variants: list[str], configs: list[tuple[str, int]], levers: list[str]
+) -> list[tuple[str, str, int]]:
+    """Plain rows, then each variant over `configs`, then each lever variant on the first config only."""
+    configs = configs or CONFIGS["sdxl" if arch in XL_ARCHS else "sd15"]
+    plan = [("plain", c, b) for c, b in configs]
+    plan += [(v, c, b) for v in variants for c, b in configs]
+    plan += [(v, *configs[0]) for v in levers]
+    return plan
 
 
 def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[str, Any]:
@@ -356,21 +454,24 @@ def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[
 
 
 def main() -> None:
-    process_start = float(os.environ.get("BENCH_PROCESS_START", time.time()))
+    process_start = START
     parser = argparse.ArgumentParser()
     parser.add_argument("phase", choices=["main", "warm"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True, help="checkpoint, configs and artifacts")
-    parser.add_argument("--variants", default="graphs,compiled")
-    parser.add_argument("--configs", default="", help="e.g. txt2img:8,cn2:1 (default: all)")
+    parser.add_argument("--arch", choices=["sd15", "sdxl"], default="sd15")
+    parser.add_argument("--variants", default=f"{PEER},graphs,compiled", help=f"{PEER}, graphs, compiled[-LEVER]")
+    parser.add_argument("--configs", default="", help="e.g. txt2img:8,cn2:1 (default: the arch's CONFIGS)")
+    parser.add_argument("--levers", default="", help="variants timed on the first config only, e.g. compiled-cudnn")
     parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU: checks the script only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
-    setup = Setup.smoke() if args.smoke else Setup()
+    setup = Setup.of(args.arch, args.smoke)
     if args.phase == "main":
-        configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",") if c] or CONFIGS
-        run_main(setup, args.out, args.work, [v for v in args.variants.split(",") if v], configs)
+        configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",") if c]
+        variants, levers = ([v for v in arg.split(",") if v] for arg in (args.variants, args.levers))
+        run_main(setup, args.out, args.work, make_plan(args.arch, variants, configs, levers))
     else:
         run_warm(setup, args.out, args.work, process_start)
 

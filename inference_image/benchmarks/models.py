@@ -1,5 +1,6 @@
 """Random-weight Stable Diffusion pipelines built from configs alone (no hub): "sd15" has SD 1.5's
-architecture (same cost as the real model), "tiny" is for CPU tests."""
+architecture and "sdxl" SDXL's (the container's own `configs/sdxl`; same cost as the real models),
+"tiny" and "tiny-xl" are their CPU-sized stand-ins for tests."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any, Literal
 
 import torch
 
-Arch = Literal["sd15", "tiny"]
+Arch = Literal["sd15", "tiny", "sdxl", "tiny-xl"]
+XL_ARCHS = ("sdxl", "tiny-xl")
 
-_SD15 = {
+_SD15: dict[str, dict[str, Any]] = {
     "unet": {
         "block_out_channels": (320, 640, 1280, 1280),
         "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
@@ -45,7 +47,7 @@ _SD15 = {
     },
 }
 
-_TINY = {
+_TINY: dict[str, dict[str, Any]] = {
     "unet": {
         "block_out_channels": (32, 64),
         "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
@@ -76,6 +78,55 @@ _TINY = {
         "hidden_act": "quick_gelu",
     },
 }
+
+_TINY_XL: dict[str, dict[str, Any]] = {
+    "unet": {
+        "block_out_channels": (32, 64),
+        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+        "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+        "layers_per_block": 1,
+        "cross_attention_dim": 48,
+        "attention_head_dim": (2, 4),
+        "addition_embed_type": "text_time",
+        "addition_time_embed_dim": 8,
+        "projection_class_embeddings_input_dim": 16 + 6 * 8,
+        "transformer_layers_per_block": (1, 1),
+        "use_linear_projection": True,
+        "norm_num_groups": 8,
+        "sample_size": 8,
+    },
+    "controlnet": {"conditioning_embedding_out_channels": (8, 16)},
+    "vae": {**_TINY["vae"], "scaling_factor": 0.13025, "force_upcast": True},
+    "text": {**_TINY["text"], "hidden_size": 32},
+    "text_2": {**_TINY["text"], "hidden_size": 16, "projection_dim": 16, "hidden_act": "gelu"},
+}
+
+
+def _sdxl() -> dict[str, dict[str, Any]]:
+    """SDXL's architecture as the container loads it (`inference_image/configs/sdxl`)."""
+    folder = Path(__file__).parents[1] / "configs" / "sdxl"
+
+    def read(name: str) -> dict[str, Any]:
+        config = json.loads((folder / name / "config.json").read_text())
+        return {k: v for k, v in config.items() if not k.startswith("_") and k != "architectures"}
+
+    text_keys = (
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "max_position_embeddings",
+        "hidden_act",
+        "projection_dim",
+    )
+    unet, controlnet = read("unet"), read("controlnet")
+    return {
+        "unet": unet,
+        "controlnet": {"conditioning_embedding_out_channels": controlnet["conditioning_embedding_out_channels"]},
+        "vae": read("vae"),
+        "text": {k: read("text_encoder")[k] for k in text_keys},
+        "text_2": {k: read("text_encoder_2")[k] for k in text_keys},
+    }
 
 
 def letter_tokenizer() -> Any:
@@ -112,44 +163,53 @@ def build_pipeline(
     dtype: torch.dtype = torch.float32,
     seed: int = 0,
 ) -> Any:
-    """A txt2img pipeline (or a ControlNet one with `controlnets` distinct random units)."""
-    from diffusers import (
-        AutoencoderKL,
-        ControlNetModel,
-        StableDiffusionControlNetPipeline,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
+    """A txt2img pipeline (or a ControlNet one with `controlnets` distinct random units); SD 1.5 or SDXL."""
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    cfg: dict[str, dict[str, Any]] = _SD15 if arch == "sd15" else _TINY  # type: ignore[assignment]
+    xl = arch in XL_ARCHS
+    cfg: dict[str, dict[str, Any]] = {"sd15": _SD15, "tiny": _TINY, "tiny-xl": _TINY_XL}.get(arch) or _sdxl()
     tokenizer = letter_tokenizer()
+
+    def text_config(key: str) -> Any:
+        return CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1, **cfg[key])
+
     torch.manual_seed(seed)
     with torch.device(device):
         unet = UNet2DConditionModel(**cfg["unet"])
         vae = AutoencoderKL(**cfg["vae"])
-        text_config = CLIPTextConfig(
-            vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1, **cfg["text"]
-        )
-        text_encoder = CLIPTextModel(text_config)
+        text_encoder = CLIPTextModel(text_config("text"))
         nets = [ControlNetModel.from_unet(unet, **cfg["controlnet"]) for _ in range(controlnets)]
         nets = [_random_controlnet(net) for net in nets]
-    parts: dict[str, Any] = {
-        "vae": vae,
-        "text_encoder": text_encoder,
-        "tokenizer": tokenizer,
-        "unet": unet,
-        "scheduler": scheduler(),
-        "safety_checker": None,
-        "feature_extractor": None,
-        "requires_safety_checker": False,
-    }
-    pipe: Any
-    if nets:
-        pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0], **parts)
-    else:
-        pipe = StableDiffusionPipeline(**parts)
+        parts: dict[str, Any] = {
+            "vae": vae,
+            "text_encoder": text_encoder,
+            "tokenizer": tokenizer,
+            "unet": unet,
+        }
+        if xl:
+            parts.update(text_encoder_2=CLIPTextModelWithProjection(text_config("text_2")), tokenizer_2=tokenizer)
+        else:
+            parts.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    parts["scheduler"] = scheduler()  # outside the device block: its tables stay on the CPU
+    pipe = assemble(parts, (nets if len(nets) > 1 else nets[0]) if nets else None)
     pipe.to(device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def assemble(parts: dict[str, Any], controlnet: Any = None) -> Any:
+    """The diffusers txt2img pipeline of these components (SDXL's if there is a second text encoder), with
+    `controlnet` (a model, a list or a MultiControlNetModel) if given."""
+    import diffusers
+
+    xl = parts.get("text_encoder_2") is not None
+    kind = "ControlNet" if controlnet is not None else ""
+    name = ("StableDiffusionXL" if xl else "StableDiffusion") + kind + "Pipeline"
+    extra: dict[str, Any] = {"controlnet": controlnet} if controlnet is not None else {}
+    if xl:  # no invisible-watermark package here, and none in the container's output
+        extra["add_watermarker"] = False
+    pipe = getattr(diffusers, name)(**parts, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -173,26 +233,45 @@ def control_image(height: int, width: int, seed: int = 0) -> Any:
     return Image.fromarray(pixels.numpy())
 
 
+def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.to(torch.float16).cpu().contiguous() for k, v in state.items()}
+
+
+def _save(tensors: dict[str, torch.Tensor], path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
+
+
 def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
     """A 2 GB fp16 SD 1.5-architecture checkpoint with random weights in the WebUI single-file layout
     (what users upload), for measuring a start from local disk through the container's loader."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from safetensors.torch import save_file
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from inference_image.ldm_layout import checkpoint_to_ldm
 
-    cfg: dict[str, dict[str, Any]] = _SD15  # type: ignore[assignment]
     torch.manual_seed(seed)
     with torch.device(device):
-        unet: Any = UNet2DConditionModel(**cfg["unet"])
-        vae: Any = AutoencoderKL(**cfg["vae"])
-        text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, **cfg["text"]))
+        unet: Any = UNet2DConditionModel(**_SD15["unet"])
+        vae: Any = AutoencoderKL(**_SD15["vae"])
+        text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, **_SD15["text"]))
+    return _save(
+        checkpoint_to_ldm(_half(unet.state_dict()), _half(vae.state_dict()), _half(text.state_dict()), 4, 2), path
+    )
 
-    def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(torch.float16).cpu().contiguous() for k, v in state.items()}
 
-    tensors = checkpoint_to_ldm(half(unet.state_dict()), half(vae.state_dict()), half(text.state_dict()), 4, 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path))
-    return path
+def write_sd15_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Path:
+    """A 0.7 GB fp16 SD 1.5 ControlNet with random weights in the WebUI layout (`control_model.*`)."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from inference_image.ldm_layout import controlnet_to_ldm
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        net = _random_controlnet(
+            ControlNetModel.from_unet(UNet2DConditionModel(**_SD15["unet"]), **_SD15["controlnet"])
+        )
+    return _save(controlnet_to_ldm(_half(net.state_dict()), 4, 2), path)

@@ -16,6 +16,7 @@ cache: keep it on the instance's disk, bake it into the image, or share it throu
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib
@@ -75,11 +76,16 @@ class Recipe:
         return module
 
 
+ATTENTION = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION"}
+
+
 @dataclass(frozen=True)
 class BuildOptions:
-    """Compile choices; part of every artifact's key. Tests use backend "eager" (no Inductor)."""
+    """Compile choices; part of every artifact's key. Tests use backend "eager" (no Inductor).
+    `attention`: "default" (PyTorch's choice) or one SDPA backend of `ATTENTION`, fixed in the artifact."""
 
     backend: str = "inductor"
+    attention: str = "default"
 
 
 def device_name(device: torch.device) -> str:
@@ -227,7 +233,7 @@ def build(request_path: Path) -> Path:
         backend=options.backend,
         options={"guard_filter_fn": _no_guards},
     )
-    with torch.no_grad():
+    with torch.no_grad(), _attention(options.attention):
         compiled = compiler.forward.aot_compile((tuple(args), kwargs))
     path = Path(request["path"])
     staged = path.with_suffix(".partial")
@@ -235,6 +241,15 @@ def build(request_path: Path) -> Path:
     staged.replace(path)
     print(f"compile {time.perf_counter() - started:.1f} s: {path}", flush=True)
     return path
+
+
+def _attention(name: str) -> Any:
+    """Where a backend is named, tracing picks that SDPA kernel (the choice is made when tracing)."""
+    if name == "default":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([getattr(SDPBackend, ATTENTION[name])])
 
 
 def _no_guards(guards: list[Any]) -> list[bool]:

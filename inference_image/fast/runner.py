@@ -39,10 +39,12 @@ import torch
 from inference_image.fast.aot import ArtifactSource, BuildOptions, Recipe
 from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory, weak_call
 from inference_image.fast.mirror import ArtifactMirror
+from inference_image.fast.vae import HalfVae, upcasts
 
 log = logging.getLogger(__name__)
 
 CompilePolicy = Literal["off", "sync", "background"]
+VaeDecode = Literal["auto", "float32"]
 Backend = Literal["auto", "cuda", "emulate"]
 
 
@@ -59,6 +61,9 @@ class FastOptions:
     build: BuildOptions = field(default_factory=BuildOptions)
     build_workers: int = 2  # artifact builds at once (child processes)
     mirror_uri: str | None = None  # s3://bucket/prefix shared by all instances (`mirror.py`); None: local only
+    # a half-precision VAE that diffusers upcasts (SDXL's): "auto" decodes in half precision and falls back
+    # to float32 where that gives NaN/inf, as the WebUI does (`vae.py`); "float32" always decodes in float32
+    vae_decode: VaeDecode = "auto"
 
 
 @dataclass
@@ -87,6 +92,7 @@ class FastRunner:
             weakref.WeakKeyDictionary()
         )
         self._prepared: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
+        self._vaes: weakref.WeakKeyDictionary[torch.nn.Module, HalfVae] = weakref.WeakKeyDictionary()
         self._pool: Any = None
         self._call_lock = threading.Lock()
         self._compiler: ThreadPoolExecutor | None = None
@@ -112,7 +118,12 @@ class FastRunner:
                 return
             parts = self._heavy_parts(pipe)
             wrappers = {name: self._wrapper(*part) for name, part in parts.items()}
-            with _forwards_replaced({parts[name][0]: w for name, w in wrappers.items()}):
+            replacements: dict[torch.nn.Module, Any] = {parts[name][0]: w for name, w in wrappers.items()}
+            with contextlib.ExitStack() as stack:
+                vae = getattr(pipe, "vae", None)
+                if "vae_decoder" in wrappers and upcasts(vae):
+                    stack.enter_context(self._half_vae(vae, wrappers, replacements))
+                stack.enter_context(_forwards_replaced(replacements))
                 yield
             self.last = RunInfo(
                 path="fast",
@@ -248,6 +259,26 @@ class FastRunner:
         if recipe is None:
             return None
         return ArtifactSource(module, recipe, self.options.build, self.options.artifact_dir, self._mirror)
+
+    @contextlib.contextmanager
+    def _half_vae(
+        self, vae: Any, wrappers: dict[str, GraphedForward], replacements: dict[torch.nn.Module, Any]
+    ) -> Iterator[None]:
+        """The VAE stays in half precision (its graphs hold its weights), with a float32 fallback (`vae.py`)."""
+        state = self._vaes.get(vae)
+        if state is None:
+            state = self._vaes[vae] = HalfVae(always_full=self.options.vae_decode == "float32")
+
+        def full_decoder() -> GraphedForward:
+            full = state.full(vae)
+            wrappers["vae_decoder_fp32"] = self._wrapper(full.decoder, full, "decoder")
+            return wrappers["vae_decoder_fp32"]
+
+        replacements[vae.decoder] = state.guarded(wrappers["vae_decoder"], full_decoder, "decoder")
+        half_encoder = weak_call(type(vae.encoder).forward, vae.encoder)
+        replacements[vae.encoder] = state.guarded(half_encoder, lambda: state.full(vae).encoder, "encoder")
+        with state.no_upcast(vae):
+            yield
 
     def _prepare(self, module: torch.nn.Module) -> None:
         if module in self._prepared:

@@ -280,3 +280,49 @@ def test_prompt_encoding_replays_the_text_encoder_and_an_unfused_text_encoder_lo
     assert runner.last.tiers["text_encoder"] == ["graph"]
     assert runner._wrappers[pipe.text_encoder][1] is graphs and graphs.stats.captures == captures
     torch.testing.assert_close(again["prompt_embeds"], base["prompt_embeds"], atol=1e-5, rtol=0)
+
+
+@pytest.fixture()
+def sdxl_half_vae():
+    """A tiny SDXL pipeline in float16, its VAE with `force_upcast`, as SDXL checkpoints load."""
+    pipe = build_pipeline("tiny-xl", seed=4, dtype=torch.float16)
+    assert pipe.vae.config.force_upcast
+    return pipe
+
+
+def test_an_upcast_vae_decodes_in_half_precision_on_the_fast_path_and_keeps_its_graph(sdxl_half_vae):
+    pipe = sdxl_half_vae
+    runner = emulated()
+    fast = runner.run(pipe, **call_kwargs()).images
+    decoder = runner._wrappers[pipe.vae.decoder][1]
+    again = runner.run(pipe, **call_kwargs()).images
+
+    # Then the VAE stayed in half precision (no re-allocated weights, so the same graph replays) ...
+    assert pipe.vae.dtype == torch.float16 and pipe.vae.config.force_upcast
+    assert runner._wrappers[pipe.vae.decoder][1] is decoder and decoder.stats.captures == 1
+    assert runner.last is not None and runner.last.tiers["vae_decoder"] == ["graph"]
+    assert "vae_decoder_fp32" not in runner.last.tiers
+    np.testing.assert_array_equal(fast, again)
+    # ... and the images are the plain pipeline's (which decodes in float32) within half precision
+    plain = pipe(**call_kwargs()).images
+    assert pipe.vae.dtype == torch.float16
+    np.testing.assert_allclose(fast, plain, atol=2e-3)
+
+
+@pytest.mark.parametrize("option", ["auto", "float32"])
+def test_a_vae_that_overflows_in_half_precision_decodes_in_float32_from_then_on(sdxl_half_vae, option):
+    pipe = sdxl_half_vae
+    with torch.no_grad():
+        pipe.vae.decoder.conv_out.bias[0] = 7e4  # the red channel: finite in float32, inf in float16
+    plain = pipe(**call_kwargs()).images
+    assert np.isfinite(plain).all() and (plain[..., 0] == 1).all() and np.ptp(plain[..., 1:]) > 0
+
+    runner = emulated(vae_decode=option)
+    fast = runner.run(pipe, **call_kwargs()).images
+    assert runner.last is not None and runner.last.tiers["vae_decoder_fp32"] == ["graph"]
+    np.testing.assert_allclose(fast, plain, atol=5e-3)  # the float32 decode is cast back to half precision
+    # the next call goes to float32 at once: the half-precision decoder is not run again
+    half = runner._wrappers[pipe.vae.decoder][1]
+    replays = half.stats.replays
+    runner.run(pipe, **call_kwargs())
+    assert half.stats.replays == replays and pipe.vae.dtype == torch.float16
