@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ def fuzz(stack: LocalStack, max_examples: int, seed: int, min_requests: int, wor
                 "--max-examples", str(max_examples), "--seed", str(seed + run.rounds), "--workers", str(workers),
                 "--mode", "all", "--suppress-health-check", "all", "--request-timeout", "60", "--no-color",
             ]  # fmt: skip
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            with tempfile.TemporaryDirectory() as scratch:  # where schemathesis keeps its example database
+                result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False)
             run.rounds += 1
             if result.returncode != 0:
                 run.failed_rounds.append(result.stdout[-8000:] + result.stderr[-2000:])
