@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from sdcloud.local.inference_host import InferenceHost
 from sdcloud.local.lambda_runtime import ACCOUNT, LambdaFunction
@@ -184,8 +185,14 @@ class EndpointWatcher(Loop):
         for page in self.sagemaker.get_paginator("list_endpoints").paginate():
             for summary in page["Endpoints"]:
                 current[summary["EndpointName"]] = summary
-        for name in current:
-            endpoint = self.sagemaker.describe_endpoint(EndpointName=name)
+        for name in list(current):
+            try:
+                endpoint = self.sagemaker.describe_endpoint(EndpointName=name)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ValidationException":
+                    raise
+                del current[name]  # deleted since it was listed
+                continue
             self.described[name] = endpoint
             known = self.known.get(name)
             if known is None:

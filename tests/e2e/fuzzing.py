@@ -1,13 +1,11 @@
 """schemathesis over every operation of `api_schema/openapi.json` against a local stack, as the admin.
 
 It fails on any 5xx and on any response whose body is not what the document says. The local gateway counts
-every request it answers, by status, so the totals do not rest on schemathesis' own report. The test suite
-runs a bounded round (test_fuzz.py); `make fuzz` a long one:
+every request it answers, by status, so the totals do not rest on schemathesis' own report. schemathesis runs
+out of new cases for most operations after a few hundred, so rounds with further seeds follow until enough
+requests were made. The test suite runs a bounded round (test_fuzz.py); `make fuzz` a long one:
 
-    python -m tests.e2e.fuzzing --max-examples 300 --max-time 1200 --min-requests 10000
-
-(schemathesis runs out of new cases for most operations after a few hundred; with --max-time its fuzzing and
-stateful phases repeat until the time is spent.)
+    python -m tests.e2e.fuzzing --max-examples 300 --min-requests 10000
 """
 
 from __future__ import annotations
@@ -15,9 +13,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -28,13 +27,14 @@ from sdcloud.local.stack import LocalStack
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CHECKS = "not_a_server_error,response_schema_conformance"
+MAX_ROUNDS = 20
 
 
 @dataclass
 class FuzzRun:
-    statuses: Counter[int]
-    returncode: int
-    output: str
+    statuses: Counter[int] = field(default_factory=Counter)
+    failed_rounds: list[str] = field(default_factory=list)  # schemathesis' report of each failed round
+    rounds: int = 0
 
     @property
     def requests(self) -> int:
@@ -46,44 +46,50 @@ class FuzzRun:
 
     def summary(self) -> str:
         by_status = ", ".join(f"{status}: {n}" for status, n in sorted(self.statuses.items()))
-        return f"{self.requests} requests, {self.server_errors} server errors ({by_status})"
+        return (f"{self.requests} requests in {self.rounds} rounds, {self.server_errors} server errors, "
+                f"{len(self.failed_rounds)} failed rounds ({by_status})")
 
 
-def fuzz(stack: LocalStack, max_examples: int, seed: int, workers: int = 2, max_time: int | None = None) -> FuzzRun:
-    statuses: Counter[int] = Counter()
+def fuzz(stack: LocalStack, max_examples: int, seed: int, min_requests: int, workers: int = 2) -> FuzzRun:
+    """Rounds of schemathesis (seed, seed + 1, ...) until `min_requests` requests were answered."""
+    run = FuzzRun()
     lock = threading.Lock()
     handle = ApiGateway.handle
 
     def counted(self: ApiGateway, *args: Any, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
         answer = handle(self, *args, **kwargs)
         with lock:
-            statuses[answer[0]] += 1
+            run.statuses[answer[0]] += 1
         return answer
 
-    command = [
-        str(SCHEMATHESIS), "run", str(OPENAPI_PATH), "--url", stack.api_url,
-        "--header", f"x-api-key: {stack.api_key}", "--checks", CHECKS,
-        "--max-examples", str(max_examples), "--seed", str(seed), "--workers", str(workers),
-        "--mode", "all", "--suppress-health-check", "all", "--request-timeout", "60", "--no-color",
-        *(["--max-time", str(max_time)] if max_time else []),
-    ]  # fmt: skip
     with mock.patch.object(ApiGateway, "handle", counted):
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-    return FuzzRun(statuses, result.returncode, result.stdout + result.stderr)
+        while run.requests < min_requests and run.rounds < MAX_ROUNDS:
+            command = [
+                str(SCHEMATHESIS), "run", str(OPENAPI_PATH), "--url", stack.api_url,
+                "--header", f"x-api-key: {stack.api_key}", "--checks", CHECKS,
+                "--max-examples", str(max_examples), "--seed", str(seed + run.rounds), "--workers", str(workers),
+                "--mode", "all", "--suppress-health-check", "all", "--request-timeout", "60", "--no-color",
+            ]  # fmt: skip
+            with tempfile.TemporaryDirectory() as scratch:  # where schemathesis keeps its example database
+                result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False)
+            run.rounds += 1
+            if result.returncode != 0:
+                run.failed_rounds.append(result.stdout[-8000:] + result.stderr[-2000:])
+    return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-examples", type=int, default=300, help="test cases per operation and phase")
-    parser.add_argument("--max-time", type=int, default=1200, help="seconds: fuzzing repeats until they are spent")
     parser.add_argument("--min-requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=15)
     args = parser.parse_args()
     with LocalStack(port=0, device="cpu") as stack:
-        run = fuzz(stack, args.max_examples, args.seed, max_time=args.max_time)
-    print(run.output[-6000:])
+        run = fuzz(stack, args.max_examples, args.seed, args.min_requests)
+    for report in run.failed_rounds:
+        print(report)
     print(f"fuzz: {run.summary()}")
-    if run.returncode != 0 or run.server_errors or run.requests < args.min_requests:
+    if run.failed_rounds or run.server_errors or run.requests < args.min_requests:
         sys.exit(1)
 
 

@@ -1,4 +1,4 @@
-"""A bounded schemathesis round over every route of the local stack: no 5xx, every response as documented."""
+"""A bounded schemathesis run over every route of the local stack: no 5xx, every response as documented."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ MIN_REQUESTS = 2000
 
 
 def test_two_thousand_generated_requests_get_no_server_error_and_documented_answers(local_stack: LocalStack) -> None:
-    run = fuzz(local_stack, max_examples=35, seed=15)
+    run = fuzz(local_stack, max_examples=20, seed=1, min_requests=MIN_REQUESTS)
 
     print(f"\nfuzz: {run.summary()}")
-    assert run.returncode == 0, run.output[-8000:]
+    assert run.failed_rounds == [], run.failed_rounds[0]
     assert run.server_errors == 0, run.summary()
     assert run.requests >= MIN_REQUESTS, run.summary()
     assert run.statuses[400] and run.statuses[415] and run.statuses[404], run.summary()  # it reached the handlers
