@@ -177,8 +177,8 @@ def screen(task: str, body: dict[str, Any]) -> Screened:
             kept[name] = _screen_settings(value, warnings)
         elif name == "alwayson_scripts":
             kept[name] = _screen_scripts(value, body, warnings, errors)
-        elif value is not None:  # the WebUI's API fields are all optional: null means the default
-            kept[name] = value
+        elif value is not None and not (name == "sampler_name" and value == ""):
+            kept[name] = value  # the WebUI's API fields are all optional: null means the default
     return Screened(kept, warnings, errors)
 
 
