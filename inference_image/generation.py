@@ -246,8 +246,10 @@ def generate(
     first = [(u, net) for u, net in zip(units, nets, strict=True) if u.applies(False if hires else None)]
     pipe = task_pipeline(base, task_of(base, inputs), [u for u, _ in first], [n for _, n in first], cfg)
     embeds = encode(base, payload.prompt, payload.negative_prompt, clip_skip, runner)
+    first_runner = runner
     if refiner is not None and hires is None:
         attach(pipe, refiner, encode(refiner.base, payload.prompt, payload.negative_prompt, clip_skip, runner), cfg)
+        first_runner = run_pipeline  # graphs replayed by a faster runner would not see the switch
     second = hires.prepare(payload, units, nets, clip_skip, runner, refiner) if hires else None
     images: list[Image.Image] = []
     for start in range(0, len(seeds), payload.batch_size):
@@ -255,7 +257,7 @@ def generate(
         kwargs = call_kwargs(pipe, payload, inputs, [u for u, _ in first], embeds, batch)
         if hires is not None:
             kwargs["output_type"] = "latent" if hires.plan.upscaler.kind == "latent" else "pil"
-        out = runner(pipe, kwargs)
+        out = first_runner(pipe, kwargs)
         if len(out) != len(batch):
             raise RuntimeError(f"the runner returned {len(out)} images for a batch of {len(batch)}")
         images.extend(second.run(out, batch) if second else out)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from api_schema.payload import GenerationPayload, Txt2ImgPayload
 from inference_image.controlnet import PreparedUnit
-from inference_image.generation import Runner, control_kwargs, encode, generators, task_pipeline
+from inference_image.generation import Runner, control_kwargs, encode, generators, run_pipeline, task_pipeline
 from inference_image.hires import HiresPlan, crop_image, crop_latents, infotext_entries, upscale_latents
 from inference_image.refiner import Refiner, attach
 from inference_image.upscalers import upscale_image
@@ -48,6 +48,7 @@ class HiresPass:
         embeds = encode(self.base, plan.prompt, plan.negative_prompt, clip_skip, runner)
         if refiner is not None:
             attach(pipe, refiner, encode(refiner.base, plan.prompt, plan.negative_prompt, clip_skip, runner), cfg)
+            runner = run_pipeline  # graphs replayed by a faster runner would not see the switch
         width, height = plan.size
         steps, strength = plan.schedule
         fixed: dict[str, Any] = {

@@ -119,3 +119,25 @@ def test_sdxl_on_the_fast_path_matches_and_compiles(sdxl, tmp_path):
     for image in (first, compiled):
         diff = np.abs(np.asarray(image, dtype=np.int16) - np.asarray(plain, dtype=np.int16))
         assert diff.max() <= 1, diff.max()
+
+
+def test_sdxl_hires_fix_and_refiner(sdxl):
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    from inference_image.hires import plan_hires
+    from inference_image.hires_pass import HiresPass
+    from inference_image.refiner import Refiner
+
+    body = {"prompt": "a cube", "width": 64, "height": 64, "steps": 1, "seed": 3, "enable_hr": True,
+            "hr_scale": 1.25, "hr_second_pass_steps": 1, "refiner_checkpoint": "r", "refiner_switch_at": 0.1}
+    payload = parse_payload("txt2img", body)
+    plan = plan_hires(payload)
+    assert plan is not None
+    hires = HiresPass(plan, sdxl, EulerDiscreteScheduler.from_config(sdxl.scheduler.config))
+    # the refiner: the same pipeline with another UNet (its pooled embeddings and time ids go through the switch)
+    other = StableDiffusionXLPipeline.from_pipe(sdxl, unet=type(sdxl.unet).from_config(sdxl.unet.config))
+    refiner = Refiner(other, 0.1, "r [0123456789]")
+    plain = generate(sdxl, payload, prepare_inputs(payload), [], [], 1, [3], run_pipeline, hires)[0]
+    refined = generate(sdxl, payload, prepare_inputs(payload), [], [], 1, [3], run_pipeline, hires, refiner)[0]
+    assert plain.size == refined.size == (80, 80)
+    assert refiner.switched and refined.tobytes() != plain.tobytes()
