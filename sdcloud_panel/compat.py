@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gradio as gr
@@ -25,10 +24,19 @@ def enable_queue(blocks: gr.Blocks) -> None:
         blocks.queue(concurrency_count=16)
 
 
-def periodically(page: Any, seconds: float, fn: Any, outputs: list[Any]) -> None:
+HIDDEN_CLASS = "sdcloud-hidden"  # display: none (the WebUI extension's style.css, the standalone page's css)
+
+
+def blocks_css() -> dict[str, str]:
+    """The page's own css for gradio 3 (periodically's hidden button); later gradio needs none."""
+    return {} if hasattr(gr, "Timer") else {"css": f".{HIDDEN_CLASS} {{ display: none !important; }}"}
+
+
+def periodically(page: Any, seconds: float, fn: Any, outputs: list[Any], elem_id: str) -> None:
     """Run `fn(request)` every `seconds` while a page is open, quietly; it returns the outputs' updates.
-    Later gradio has a Timer. gradio 3.41's own `every=` would call a function with the inputs of its first
-    call and without the request, so there one load event follows the page for as long as it is open."""
+    Later gradio has a Timer. In gradio 3.41 `every=` would call a function with the inputs of its first
+    call and without the request, and a loop in a load event would hold up the WebUI's Reload UI (which
+    waits for running events): there a timer in the page presses a hidden button (`elem_id`)."""
     if hasattr(gr, "Timer"):
 
         def tick(request: gr.Request) -> Any:
@@ -37,9 +45,15 @@ def periodically(page: Any, seconds: float, fn: Any, outputs: list[Any]) -> None
         gr.Timer(seconds).tick(tick, None, outputs, show_progress="hidden")
         return
 
-    def follow(request: gr.Request) -> Any:
-        while True:
-            yield fn(request)
-            time.sleep(seconds)
+    def press(request: gr.Request) -> Any:
+        return fn(request)
 
-    page.load(follow, None, outputs, show_progress="hidden")
+    trigger = gr.Button(elem_id=elem_id, elem_classes=[HIDDEN_CLASS])
+    trigger.click(press, None, outputs, show_progress="hidden")
+    root = "(document.querySelector('gradio-app')?.shadowRoot || document)"
+    page.load(
+        None,
+        None,
+        None,
+        _js=f"() => {{ setInterval(() => {root}.querySelector('#{elem_id}')?.click(), {int(seconds * 1000)}); }}",
+    )

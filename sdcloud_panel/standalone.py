@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from sdcloud_panel.compat import enable_queue
+from sdcloud_panel.compat import blocks_css, enable_queue
 from sdcloud_panel.service import GENERATE, PanelService
 from sdcloud_panel.settings import SettingsStore
 from sdcloud_panel.ui import (
@@ -25,7 +25,7 @@ SETTINGS_FILE = Path(".sdcloud") / "panel.json"
 
 def build(service: PanelService) -> gr.Blocks:
     unit_count = service.store.load().controlnet_units
-    with gr.Blocks(title="sd-cloud") as page:
+    with gr.Blocks(title="sd-cloud", **blocks_css()) as page:
         with gr.Tabs(elem_id="tabs") as tabs:
             panels = {}
             natives = {}

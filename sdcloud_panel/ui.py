@@ -309,7 +309,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         _listed[key] = labels
         return job_choices(labels, _shown_jobs.get(key))
 
-    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.job])
+    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.job], panel.eid("job_follow"))
 
     outputs = [panel.gallery, panel.prompt_out, panel.info_out, panel.status]
 
