@@ -155,9 +155,10 @@ def task_pipeline(base: Any, inputs: Inputs, units: list[PreparedUnit], nets: li
     )
     if units:
         multi = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
-        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(base, controlnet=multi)
+        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(base, controlnet=multi, dtype=base.dtype)
     else:
-        pipe = getattr(diffusers, prefix + suffix).from_pipe(base)
+        # dtype: without it from_pipe moves every shared module to float32, in place (diffusers 0.42)
+        pipe = getattr(diffusers, prefix + suffix).from_pipe(base, dtype=base.dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
