@@ -165,9 +165,12 @@ def task_pipeline(
     prefix = "StableDiffusionXL" if sdxl else "StableDiffusion"
     if units:
         multi = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
-        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(base, controlnet=multi, **components)
+        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(
+            base, controlnet=multi, dtype=base.dtype, **components
+        )
     else:
-        pipe = getattr(diffusers, prefix + suffix).from_pipe(base, **components)
+        # dtype: without it from_pipe moves every shared module to float32, in place (diffusers 0.42)
+        pipe = getattr(diffusers, prefix + suffix).from_pipe(base, dtype=base.dtype, **components)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -289,7 +289,7 @@ def build_artifacts(
         runner.run(pipe, **bench.kwargs(config, batch, 0, "pil", steps=2))
     peer_first: dict[str, float] = {}
     for _, config, batch in [p for p in plan if p[0] == PEER]:
-        if time_left() < 240:  # a compile takes minutes at SDXL's size: leave the time to the timed rows
+        if time_left() < (240 if setup.xl else 90):  # a compile takes minutes (SDXL): leave time to the timed rows
             print(f"peer {config} b{batch}: skipped, {time_left():.0f} s left", flush=True)
             continue
         pipe, kwargs = bench.peer(config), bench.kwargs(config, batch, 1, "np")

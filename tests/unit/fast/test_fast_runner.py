@@ -326,3 +326,22 @@ def test_a_vae_that_overflows_in_half_precision_decodes_in_float32_from_then_on(
     replays = half.stats.replays
     runner.run(pipe, **call_kwargs())
     assert half.stats.replays == replays and pipe.vae.dtype == torch.float16
+
+
+@pytest.mark.parametrize("units", [0, 1])
+def test_the_task_pipeline_of_a_half_precision_checkpoint_stays_in_half_precision(units):
+    """diffusers' from_pipe moves every shared module to float32 unless told the dtype: the container's
+    jobs then ran in float32 (RESULTS.md run 12), and the fast path's graphs lost their weights."""
+    from types import SimpleNamespace
+
+    from api_schema.payload import parse_payload
+    from inference_image.generation import prepare_inputs, task_pipeline
+
+    base = build_pipeline("tiny", controlnets=units, dtype=torch.float16)
+    nets = [base.controlnet] if units else []
+    weights = base.unet.conv_in.weight.data_ptr()
+    payload = parse_payload("txt2img", {"prompt": "a", "width": 64, "height": 64, "steps": 2})
+    prepared: Any = [SimpleNamespace(unit=SimpleNamespace(control_mode="Balanced"))] * units
+    pipe = task_pipeline(base, prepare_inputs(payload), prepared, nets, True)
+    assert pipe.unet is base.unet and base.unet.dtype == base.vae.dtype == torch.float16
+    assert base.unet.conv_in.weight.data_ptr() == weights
