@@ -102,12 +102,13 @@ _UNIT_RANGES = (("processor_res", 64, 2048), ("threshold_a", 0, 1024), ("thresho
 NOT_IMPLEMENTED_ANY = {name for rules in NOT_IMPLEMENTED.values() for name in rules}
 OVERRIDE_SETTINGS: tuple[str, ...] = ("sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers")
 CONTROLNET_SCRIPT = "controlnet"
-_OFF: tuple[Any, ...] = (None, False, 0, "", "None", [], {})
 
 
 def is_set(value: Any) -> bool:
-    """Whether a body field is on in the WebUI's sense (a switch, a name, a list)."""
-    return not any(value is off or (type(value) is type(off) and value == off) for off in _OFF)
+    """Whether a body field is on in the WebUI's sense (a switch, a number, a name, a list)."""
+    if isinstance(value, str):
+        return value.strip() not in ("", "None")
+    return bool(value)
 
 
 def _at(values: tuple[Any, ...], value: Any) -> bool:
@@ -128,7 +129,8 @@ def _judge(path: str, rule: Ignored, value: Any, body: dict[str, Any], name: str
         return True, Problem(path, f"ignored: sd-cloud does not implement {rule.feature}; {value!r} is its default")
     if rule.unless is not None and not is_set(body.get(rule.unless)):
         return True, Problem(path, f"ignored: {rule.unless} is off, so the WebUI ignores it too")
-    default = f"leave it at {rule.values[-1]!r}" if rule.values else "leave it out"
+    last = rule.values[-1] if rule.values else None
+    default = "leave it out" if last in (None, "") else f"leave it at {last!r}"
     off = f" (or turn {rule.unless} off)" if rule.unless else ""
     return False, Problem(path, f"sd-cloud does not implement {rule.feature} ({name}={value!r}): {default}{off}")
 
@@ -165,8 +167,8 @@ def screen(task: str, body: dict[str, Any]) -> Screened:
             kept[name] = _screen_settings(value, warnings)
         elif name == "alwayson_scripts":
             kept[name] = _screen_scripts(value, body, warnings, errors)
-        elif value is not None:  # the WebUI's API fields are all optional: null means the default
-            kept[name] = value
+        elif value is not None and not (name == "sampler_name" and value == ""):
+            kept[name] = value  # the WebUI's API fields are all optional: null means the default
     return Screened(kept, warnings, errors)
 
 

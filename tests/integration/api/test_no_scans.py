@@ -8,7 +8,7 @@ PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAW
 def test_every_list_path_queries_and_never_scans(gateway, admin_key, user_key, endpoint, ready_model, api_calls):
     ready_model("sd15", "checkpoint")
     ready_model("easyneg", "embedding")
-    ready_model("pose", "annotator")
+    ready_model("body_pose_model", "annotator")  # openpose needs it (a 400 at submit otherwise)
     ready_model("cn", "controlnet")
     payload = {
         "prompt": "a cat, easyneg",

@@ -60,6 +60,7 @@ def test_a_legacy_sampler_name_sets_the_schedule_unless_the_scheduler_names_one(
 def test_sampler_index_is_the_alias_of_sampler_name():
     assert parse_payload("txt2img", {"sampler_index": "DDIM"}).sampler_name == "DDIM"
     assert parse_payload("txt2img", {"sampler_name": None, "sampler_index": "Heun"}).sampler_name == "Heun"
+    assert parse_payload("txt2img", {"sampler_index": "Heun", "sampler_name": ""}).sampler_name == "Heun"
     both = parse_payload("txt2img", {"sampler_name": "Euler", "sampler_index": "DDIM"})
     assert both.sampler_name == "Euler"
     assert [w.field for w in both.warnings] == ["sampler_index"]
