@@ -181,6 +181,9 @@ def test_seed_flow_generates_on_the_cloud_and_saves_as_the_webui(webui: WebUI, s
         assert png.info["parameters"] == job["info"]
     assert (webui.data / "params.txt").read_text() == job["info"]
     _shot(page, webui, "txt2img")
+    if webui.controlnet:
+        page.context.close()
+        return  # img2img on the cloud is the plain setup's: it does not depend on that extension
 
     # Send to img2img (the WebUI's own button), then Generate on Cloud there
     page.locator("#txt2img_send_to_img2img").click()
@@ -200,6 +203,8 @@ def test_seed_flow_generates_on_the_cloud_and_saves_as_the_webui(webui: WebUI, s
 def test_job_list_moves_a_running_job_to_succeed_by_itself(webui: WebUI, stack: Stack, browser: Any) -> None:
     from playwright.sync_api import expect
 
+    if webui.controlnet:
+        return  # the plain setup's: the job list does not depend on that extension
     page = _open(browser, webui)
     slow = stack.user.create_inference(
         stack.endpoint,
