@@ -169,10 +169,11 @@ def test_seed_flow_generates_on_the_cloud_and_saves_as_the_webui(webui: WebUI, s
     assert "No checkpoints found" not in page.locator("#html_log_txt2img").first.inner_text()
 
     # The job list shows the new job on top, succeeded, without a press of its refresh button
-    job_field = page.locator("#sdcloud_txt2img_job input").first
-    job_field.click()
-    expect(_options(page).first).to_contain_text(f"-> txt2img -> succeed -> {job['id']}", timeout=15_000)
-    job_field.blur()
+    listed = _options(page).filter(has_text=f"-> txt2img -> succeed -> {job['id']}")
+    _open_until(page, "sdcloud_txt2img_job", listed).blur()
+    page.locator("#sdcloud_txt2img_job input").first.click()
+    expect(_options(page).first).to_contain_text(job["id"])
+    page.locator("#sdcloud_txt2img_job input").first.blur()
 
     # Saved as the WebUI saves its own: outputs/txt2img-images/<date>/, the infotext in the PNG, params.txt
     saved = sorted((webui.data / "outputs" / "txt2img-images").glob("*/*.png"))
