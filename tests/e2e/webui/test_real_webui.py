@@ -49,6 +49,13 @@ def _number(page: Any, elem_id: str, value: str) -> None:
     field.blur()
 
 
+def _pick_exactly(page: Any, elem_id: str, option: str) -> None:
+    """Click the option named `option` (Enter would take the first match: openpose_full before openpose)."""
+    exact = _options(page).and_(page.locator(f'[aria-label="{option}"]'))
+    _open_until(page, elem_id, exact, option)
+    exact.first.click()
+
+
 def _settings_file(webui: WebUI) -> Path:
     return webui.data / "user-config" / "sdcloud" / "webui.json"
 
@@ -287,9 +294,9 @@ def test_controlnet_units_go_to_the_cloud(webui: WebUI, stack: Stack, browser: A
             unit = f"txt2img_controlnet_ControlNet-{index}"
             page.locator("#txt2img_controlnet button", has_text=f"ControlNet Unit {index}").first.click()
             page.locator(f"#{unit}_input_image input[type=file]").set_input_files(image)
-            expect(page.locator(f"#{unit}_input_image img").first).to_be_visible()
+            expect(page.locator(f"#{unit}_input_image canvas, #{unit}_input_image img").first).to_be_visible()
             page.locator(f"#{unit}_controlnet_enable_checkbox input").check()
-            _choose(page, f"{unit}_controlnet_preprocessor_dropdown", module)
+            _pick_exactly(page, f"{unit}_controlnet_preprocessor_dropdown", module)
             page.locator(f"#{unit}_controlnet_refresh_models").click()
             _choose(page, f"{unit}_controlnet_model_dropdown", f"{model} [cloud]")
         page.locator("#txt2img_controlnet_ControlNet-1_controlnet_control_mode_radio label",
