@@ -39,6 +39,7 @@ def webui(tmp_path: Path, api: FakeApi, user_key: str, monkeypatch: pytest.Monke
     settings.write_text(json.dumps({"api_url": api.url, "api_key": user_key, "controlnet_units": 5}))
     modules.scripts.current_basedir = str(tmp_path / "extension")
     modules.paths.data_path = str(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the WebUI's output folders are relative to where it runs
     yield _load_script()
 
 
