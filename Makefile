@@ -18,6 +18,17 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 
+# The real AUTOMATIC1111 WebUI v1.10.1 and sd-webui-controlnet v1.1.455 for tests/e2e/webui: sources from the
+# shared tarballs extracted under build/webui, their Python 3.10 venv built from the registries. The stamp is
+# keyed on every input, so the venv is rebuilt only when one of them changes.
+WEBUI_SHARED ?= ../shared/webui
+REAL_WEBUI_BUILD := build/webui
+REAL_WEBUI_VENV := .venv-webui-real
+REAL_WEBUI_INPUTS := $(WEBUI_SHARED)/stable-diffusion-webui-v1.10.1.tar.gz \
+	$(WEBUI_SHARED)/sd-webui-controlnet-1.1.455.tar.gz \
+	tests/e2e/webui/controlnet-requirements.txt tests/e2e/webui/build_real_webui.sh
+REAL_WEBUI_STAMP := $(REAL_WEBUI_VENV)/.installed-$(shell cat $(REAL_WEBUI_INPUTS) | sha256sum | cut -c1-16)
+
 .PHONY: demo test lint typecheck openapi lambda-layer webui-venv webui-real chromium checkov fuzz
 
 $(STAMP): pyproject.toml
@@ -39,7 +50,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 lambda-layer: $(STAMP)
 	$(BIN)/python -m infrastructure.lambda_code
 
-test: $(STAMP) $(WEBUI_STAMP) $(CHROMIUM) $(CHECKOV_STAMP) node_modules/.package-lock.json lambda-layer lint typecheck
+test: $(STAMP) $(WEBUI_STAMP) $(REAL_WEBUI_STAMP) $(CHROMIUM) $(CHECKOV_STAMP) node_modules/.package-lock.json lambda-layer lint typecheck
 	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
 	$(BIN)/pytest
 
@@ -57,17 +68,6 @@ $(CHECKOV_STAMP):
 	touch $(CHECKOV_STAMP)
 
 checkov: $(CHECKOV_STAMP)
-
-# The real AUTOMATIC1111 WebUI v1.10.1 and sd-webui-controlnet v1.1.455 for tests/e2e/webui: sources from the
-# shared tarballs extracted under build/webui, their Python 3.10 venv built from the registries. The stamp is
-# keyed on every input, so the venv is rebuilt only when one of them changes.
-WEBUI_SHARED ?= ../shared/webui
-REAL_WEBUI_BUILD := build/webui
-REAL_WEBUI_VENV := .venv-webui-real
-REAL_WEBUI_INPUTS := $(WEBUI_SHARED)/stable-diffusion-webui-v1.10.1.tar.gz \
-	$(WEBUI_SHARED)/sd-webui-controlnet-1.1.455.tar.gz \
-	tests/e2e/webui/controlnet-requirements.txt tests/e2e/webui/build_real_webui.sh
-REAL_WEBUI_STAMP := $(REAL_WEBUI_VENV)/.installed-$(shell cat $(REAL_WEBUI_INPUTS) | sha256sum | cut -c1-16)
 
 $(REAL_WEBUI_STAMP): $(REAL_WEBUI_INPUTS)
 	tests/e2e/webui/build_real_webui.sh $(WEBUI_SHARED) $(REAL_WEBUI_BUILD) $(REAL_WEBUI_VENV) $(PYTHON310) \

@@ -27,7 +27,7 @@ def enable_queue(blocks: gr.Blocks) -> None:
 HIDDEN_CLASS = "sdcloud-hidden"  # display: none (the WebUI extension's style.css, the standalone page's css)
 
 
-def blocks_css() -> dict[str, str]:
+def blocks_css() -> dict[str, Any]:
     """The page's own css for gradio 3 (periodically's hidden button); later gradio needs none."""
     return {} if hasattr(gr, "Timer") else {"css": f".{HIDDEN_CLASS} {{ display: none !important; }}"}
 

@@ -70,7 +70,9 @@ def build_wheel(root: Path, directory: Path) -> Path:
         f"Metadata-Version: 2.1\nName: {DIST}\nVersion: {version}\n"
         "Summary: sd-cloud client core and panel for the AUTOMATIC1111 WebUI\nRequires-Dist: requests>=2.28\n"
     ).encode()
-    contents[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: sd-cloud install.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: sd-cloud install.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     record = [f"{key},sha256={_digest(content)},{len(content)}" for key, content in contents.items()]
     contents[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
     wheel = directory / f"{DIST.replace('-', '_')}-{version}-py3-none-any.whl"
@@ -95,7 +97,7 @@ def main() -> None:
     import launch  # the WebUI's: runs pip with the WebUI's Python, reports failures
 
     if installed_version(LEGACY_DIST):
-        launch.run_pip(f"uninstall -y {LEGACY_DIST}", "sd-cloud: removing the whole-checkout install of earlier versions")
+        launch.run_pip(f"uninstall -y {LEGACY_DIST}", "sd-cloud: removing the whole checkout installed before")
     source = os.environ.get("SDCLOUD_PIP_SOURCE")
     if source:
         if not installed_version(DIST):

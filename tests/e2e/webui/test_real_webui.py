@@ -49,6 +49,13 @@ def _number(page: Any, elem_id: str, value: str) -> None:
     field.blur()
 
 
+def _pick_exactly(page: Any, elem_id: str, option: str) -> None:
+    """Click the option named `option` (Enter would take the first match: openpose_full before openpose)."""
+    exact = _options(page).and_(page.locator(f'[aria-label="{option}"]'))
+    _open_until(page, elem_id, exact, option)
+    exact.first.click()
+
+
 def _settings_file(webui: WebUI) -> Path:
     return webui.data / "user-config" / "sdcloud" / "webui.json"
 
@@ -135,8 +142,8 @@ def test_settings_are_kept_outside_the_webui_and_shown_after_a_reload(webui: Web
     page.reload()
     page.locator("#txt2img_generate").wait_for()
     assert (webui.data / "ui-config.json").exists()  # the WebUI has recorded its components' values
-    holding_key = [path for path in webui.data.rglob("*") if path.is_file() and stack.api_key in path.read_text(errors="replace")]
-    assert holding_key == [settings]
+    files = [path for path in webui.data.rglob("*") if path.is_file()]
+    assert [path for path in files if stack.api_key in path.read_text(errors="replace")] == [settings]
 
     # After a page reload the form shows what is saved; saving with the key field empty keeps the key
     _tab(page, "SD Cloud")
@@ -169,10 +176,11 @@ def test_seed_flow_generates_on_the_cloud_and_saves_as_the_webui(webui: WebUI, s
     assert "No checkpoints found" not in page.locator("#html_log_txt2img").first.inner_text()
 
     # The job list shows the new job on top, succeeded, without a press of its refresh button
-    job_field = page.locator("#sdcloud_txt2img_job input").first
-    job_field.click()
-    expect(_options(page).first).to_contain_text(f"-> txt2img -> succeed -> {job['id']}", timeout=15_000)
-    job_field.blur()
+    listed = _options(page).filter(has_text=f"-> txt2img -> succeed -> {job['id']}")
+    _open_until(page, "sdcloud_txt2img_job", listed).blur()
+    page.locator("#sdcloud_txt2img_job input").first.click()
+    expect(_options(page).first).to_contain_text(job["id"])
+    page.locator("#sdcloud_txt2img_job input").first.blur()
 
     # Saved as the WebUI saves its own: outputs/txt2img-images/<date>/, the infotext in the PNG, params.txt
     saved = sorted((webui.data / "outputs" / "txt2img-images").glob("*/*.png"))
@@ -181,11 +189,14 @@ def test_seed_flow_generates_on_the_cloud_and_saves_as_the_webui(webui: WebUI, s
         assert png.info["parameters"] == job["info"]
     assert (webui.data / "params.txt").read_text() == job["info"]
     _shot(page, webui, "txt2img")
+    if webui.controlnet:
+        page.context.close()
+        return  # img2img on the cloud is the plain setup's: it does not depend on that extension
 
     # Send to img2img (the WebUI's own button), then Generate on Cloud there
     page.locator("#txt2img_send_to_img2img").click()
-    expect(page.locator("#img2img_prompt textarea")).to_have_value(re.compile("a cute dog on the beach"))
-    expect(page.locator("#img2img_image img").first).to_be_visible()
+    expect(page.locator("#img2img_prompt textarea")).to_have_value(re.compile("a cute dog"), timeout=TIMEOUT_MS)
+    expect(page.locator("#img2img_image img").first).to_be_visible(timeout=TIMEOUT_MS)
     _number(page, "img2img_steps", "2")
     page.locator("#sdcloud_img2img_models_refresh").click()
     _choose(page, "sdcloud_img2img_checkpoint", stack.names["checkpoint"])
@@ -200,6 +211,8 @@ def test_seed_flow_generates_on_the_cloud_and_saves_as_the_webui(webui: WebUI, s
 def test_job_list_moves_a_running_job_to_succeed_by_itself(webui: WebUI, stack: Stack, browser: Any) -> None:
     from playwright.sync_api import expect
 
+    if webui.controlnet:
+        return  # the plain setup's: the job list does not depend on that extension
     page = _open(browser, webui)
     slow = stack.user.create_inference(
         stack.endpoint,
@@ -281,9 +294,9 @@ def test_controlnet_units_go_to_the_cloud(webui: WebUI, stack: Stack, browser: A
             unit = f"txt2img_controlnet_ControlNet-{index}"
             page.locator("#txt2img_controlnet button", has_text=f"ControlNet Unit {index}").first.click()
             page.locator(f"#{unit}_input_image input[type=file]").set_input_files(image)
-            expect(page.locator(f"#{unit}_input_image img").first).to_be_visible()
+            expect(page.locator(f"#{unit}_input_image canvas, #{unit}_input_image img").first).to_be_visible()
             page.locator(f"#{unit}_controlnet_enable_checkbox input").check()
-            _choose(page, f"{unit}_controlnet_preprocessor_dropdown", module)
+            _pick_exactly(page, f"{unit}_controlnet_preprocessor_dropdown", module)
             page.locator(f"#{unit}_controlnet_refresh_models").click()
             _choose(page, f"{unit}_controlnet_model_dropdown", f"{model} [cloud]")
         page.locator("#txt2img_controlnet_ControlNet-1_controlnet_control_mode_radio label",

@@ -30,9 +30,8 @@ def webui(tmp_path: Path, api: FakeApi, user_key: str, monkeypatch: pytest.Monke
     monkeypatch.syspath_prepend(str(STANDIN))
     for name in [m for m in sys.modules if m == "modules" or m.startswith("modules.") or m == "launch"]:
         monkeypatch.delitem(sys.modules, name)
-    import modules.scripts
-
     import modules.paths
+    import modules.scripts
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     settings = tmp_path / "config" / "sdcloud" / "webui.json"
@@ -40,6 +39,7 @@ def webui(tmp_path: Path, api: FakeApi, user_key: str, monkeypatch: pytest.Monke
     settings.write_text(json.dumps({"api_url": api.url, "api_key": user_key, "controlnet_units": 5}))
     modules.scripts.current_basedir = str(tmp_path / "extension")
     modules.paths.data_path = str(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the WebUI's output folders are relative to where it runs
     yield _load_script()
 
 
@@ -181,7 +181,10 @@ def test_cloud_images_are_saved_as_the_webui_saves_its_own(webui: ModuleType, ap
     processed = processing.process_images(p)
 
     samples = [s for s in images.saved if not s["grid"]]
-    assert [(s["seed"], s["info"], s["p"]) for s in samples] == [(5, processed.infotexts[0], p), (6, processed.infotexts[1], p)]
+    assert [(s["seed"], s["info"], s["p"]) for s in samples] == [
+        (5, processed.infotexts[0], p),
+        (6, processed.infotexts[1], p),
+    ]
     assert all(Path(s["path"]).parent == tmp_path / "samples" for s in samples)
     assert [Path(s["path"]).parent for s in images.saved if s["grid"]] == [tmp_path / "grids"]
     assert (tmp_path / "params.txt").read_text() == processed.infotexts[0]
@@ -283,7 +286,7 @@ def test_a_local_controlnet_model_is_matched_by_name_or_named_as_missing(
         p.scripts, p.script_args = runner, (*_args("ep-ready (InService)", [])[:4],)
         _with_extension_units(runner, p, [_extension_unit(enabled=True, module="canny", model=model, image=image)])
         if outcome is None:
-            with pytest.raises(PanelError, match="Unit 0: model control_v11p_sd15_canny is not on the cloud.*tiny-canny"):
+            with pytest.raises(PanelError, match=r"Unit 0: model control_v11p_sd15_canny is not on the cloud.*tiny"):
                 processing.process_images(p)
         else:
             processing.process_images(p)
