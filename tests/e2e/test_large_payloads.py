@@ -60,8 +60,9 @@ def test_the_cli_sends_12_mb_of_controlnet_images_and_the_job_succeeds(
 
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output
-    (png,) = tmp_path.glob("*.png")
-    job = user.ok("GET", f"/inferences/{png.name.split('-')[0]}")["inference"]
+    pngs = list(tmp_path.glob("*.png"))
+    assert len(pngs) == 1 + IMAGES  # the image, then each unit's detected map, as the extension returns them
+    job = user.ok("GET", f"/inferences/{pngs[0].name.split('-')[0]}")["inference"]
     assert len(job["parameters"]["alwayson_scripts"]["controlnet"]["args"]) == IMAGES
 
 
@@ -81,5 +82,5 @@ def test_the_panel_submits_12_mb_of_controlnet_images_and_the_job_succeeds(
     label = service.submit("txt2img", f"{endpoint} (InService)", values, units)
     output = service.wait(label, timeout=300)
 
-    assert output.job["status"] == "succeeded" and len(output.images) == 1
+    assert output.job["status"] == "succeeded" and len(output.images) == 1 + IMAGES  # + the detected maps
     assert output.images[0].size == (64, 64)

@@ -335,13 +335,13 @@ def test_the_task_pipeline_of_a_half_precision_checkpoint_stays_in_half_precisio
     from types import SimpleNamespace
 
     from api_schema.payload import parse_payload
-    from inference_image.generation import prepare_inputs, task_pipeline
+    from inference_image.generation import prepare_inputs, task_of, task_pipeline
 
     base = build_pipeline("tiny", controlnets=units, dtype=torch.float16)
     nets = [base.controlnet] if units else []
     weights = base.unet.conv_in.weight.data_ptr()
     payload = parse_payload("txt2img", {"prompt": "a", "width": 64, "height": 64, "steps": 2})
     prepared: Any = [SimpleNamespace(unit=SimpleNamespace(control_mode="Balanced"))] * units
-    pipe = task_pipeline(base, prepare_inputs(payload), prepared, nets, True)
+    pipe = task_pipeline(base, task_of(base, prepare_inputs(payload)), prepared, nets, True)
     assert pipe.unet is base.unet and base.unet.dtype == base.vae.dtype == torch.float16
     assert base.unet.conv_in.weight.data_ptr() == weights
