@@ -28,6 +28,7 @@ from diffusers import (
 from PIL import Image
 
 from api_schema.payload import GenerationPayload, Img2ImgPayload
+from inference_image.checkpoints import Arch, pipeline_arch
 from inference_image.controlnet import PreparedUnit, UnitControlNets, prepare_unit
 from inference_image.errors import InvalidJob
 from inference_image.extra_networks import extra_networks
@@ -46,24 +47,24 @@ if TYPE_CHECKING:
 
 Task = Literal["txt2img", "img2img", "inpaint"]
 
-# (SDXL, with ControlNet) -> the diffusers pipeline class of each task
-TASK_PIPELINES: dict[tuple[bool, bool], dict[Task, type[Any]]] = {
-    (False, False): {
+# (architecture, with ControlNet) -> the diffusers pipeline class of each task
+TASK_PIPELINES: dict[tuple[Arch, bool], dict[Task, type[Any]]] = {
+    ("sd15", False): {
         "txt2img": StableDiffusionPipeline,
         "img2img": StableDiffusionImg2ImgPipeline,
         "inpaint": StableDiffusionInpaintPipeline,
     },
-    (False, True): {
+    ("sd15", True): {
         "txt2img": StableDiffusionControlNetPipeline,
         "img2img": StableDiffusionControlNetImg2ImgPipeline,
         "inpaint": StableDiffusionControlNetInpaintPipeline,
     },
-    (True, False): {
+    ("sdxl", False): {
         "txt2img": StableDiffusionXLPipeline,
         "img2img": StableDiffusionXLImg2ImgPipeline,
         "inpaint": StableDiffusionXLInpaintPipeline,
     },
-    (True, True): {
+    ("sdxl", True): {
         "txt2img": StableDiffusionXLControlNetPipeline,
         "img2img": StableDiffusionXLControlNetImg2ImgPipeline,
         "inpaint": StableDiffusionXLControlNetInpaintPipeline,
@@ -83,8 +84,7 @@ def task_pipeline(
     base: Any, task: Task, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool, **components: Any
 ) -> Any:
     """The task's diffusers pipeline on `base`'s modules, with the units' ControlNets when there are units."""
-    sdxl = getattr(base, "text_encoder_2", None) is not None
-    cls = TASK_PIPELINES[sdxl, bool(units)][task]
+    cls = TASK_PIPELINES[pipeline_arch(base), bool(units)][task]
     if units:
         components["controlnet"] = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
     # dtype: without it from_pipe moves every shared module to float32, in place (diffusers 0.42)
