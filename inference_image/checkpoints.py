@@ -195,13 +195,14 @@ def load_checkpoint(path: Path, configs: ConfigFolders, dtype: torch.dtype, allo
     folder = configs.folder(arch, overrides)
     cls = StableDiffusionPipeline if arch == "sd15" else StableDiffusionXLPipeline
     kwargs: dict[str, Any] = {"safety_checker": None, "feature_extractor": None} if arch == "sd15" else {}
-    pipe = _guarded(
+    return _guarded(
         path.name,
         lambda: cls.from_single_file(str(path), config=str(folder), local_files_only=True, torch_dtype=dtype, **kwargs),
     )
-    pipe.sdcloud_arch = arch
-    pipe.sdcloud_config = folder
-    return pipe
+
+
+def pipeline_arch(pipe: Any) -> Arch:
+    return "sdxl" if getattr(pipe, "text_encoder_2", None) is not None else "sd15"
 
 
 def load_vae(path: Path, configs: ConfigFolders, arch: Arch, dtype: torch.dtype, allow_pickle: bool) -> Any:

@@ -10,7 +10,7 @@ import torch
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from PIL import Image
 
-from api_schema.payload import ControlNetUnit
+from api_schema.controlnet_unit import ControlNetUnit
 from api_schema.preprocessors import canonical_preprocessor
 from inference_image.errors import InvalidJob
 from inference_image.images import decode_image, resize

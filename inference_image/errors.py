@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class JobError(Exception):
     status_code = 500
@@ -30,3 +35,11 @@ class ModelLoadError(JobError):
 class Busy(JobError):
     status_code = 503
     type = "Busy"
+
+
+def field_and_message(exc: ValidationError) -> tuple[str | None, str]:
+    """A pydantic error as the job's failure reads it: the first error's field, and every error's message."""
+    errors = exc.errors()
+    field = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
+    message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
+    return field, message

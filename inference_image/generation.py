@@ -1,176 +1,94 @@
-"""One WebUI job on a loaded pipeline: the task pipeline, its call arguments, seeds and images.
-
-The denoising itself goes through a `Runner`: `run_pipeline` calls the diffusers pipeline; another
-runner (a compiled or otherwise faster path) can be passed to the Predictor instead. It receives the
-task pipeline (a diffusers pipeline sharing the pooled modules) and the keyword arguments of its
-`__call__`, and returns the PIL images of one batch.
+"""Generate, a job's fourth step: its images from the loaded pipelines. The task pipeline (txt2img, img2img or
+inpaint, with or without ControlNet) shares the pooled modules; its denoising goes through a `Runner`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from PIL import Image, ImageFilter, ImageOps
+from diffusers import (
+    StableDiffusionControlNetImg2ImgPipeline,
+    StableDiffusionControlNetInpaintPipeline,
+    StableDiffusionControlNetPipeline,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLControlNetImg2ImgPipeline,
+    StableDiffusionXLControlNetInpaintPipeline,
+    StableDiffusionXLControlNetPipeline,
+    StableDiffusionXLImg2ImgPipeline,
+    StableDiffusionXLInpaintPipeline,
+    StableDiffusionXLPipeline,
+)
+from PIL import Image
 
 from api_schema.payload import GenerationPayload, Img2ImgPayload
-from inference_image.controlnet import PreparedUnit, UnitControlNets
+from inference_image.checkpoints import Arch, pipeline_arch
+from inference_image.controlnet import PreparedUnit, UnitControlNets, prepare_unit
 from inference_image.errors import InvalidJob
-from inference_image.images import decode_image, decode_mask, resize
+from inference_image.extra_networks import extra_networks
+from inference_image.inputs import Inputs, compose, crop_to
 from inference_image.prompts import encode_prompts
 from inference_image.refiner import Refiner, attach
+from inference_image.runners import Runner, run_pipeline
+from inference_image.schedulers import scheduler_for
 
 if TYPE_CHECKING:
+    from inference_image.fetch import JobFiles
     from inference_image.hires_pass import HiresPass
+    from inference_image.pipelines import LoadedJob
+    from inference_image.plan import JobPlan
+    from inference_image.preprocessors import Preprocessors
 
-Runner = Callable[[Any, dict[str, Any]], list[Image.Image]]
+Task = Literal["txt2img", "img2img", "inpaint"]
 
-IMG2IMG_RESIZE = {0: "Just Resize", 1: "Crop and Resize", 2: "Resize and Fill", 3: "Just Resize"}
-
-
-def run_pipeline(pipe: Any, kwargs: dict[str, Any]) -> list[Image.Image]:
-    """The default runner: the diffusers pipeline's own denoising loop."""
-    return list(pipe(**kwargs).images)
-
-
-@dataclass
-class Inputs:
-    """The images of an img2img / inpaint job, already sized to the output."""
-
-    init: Image.Image | None = None
-    original: Image.Image | None = None  # the init image before any masked-content fill
-    mask: Image.Image | None = None  # white is repainted, after invert, before blur
-    blurred_mask: Image.Image | None = None
-    crop_box: tuple[int, int, int, int] | None = None  # "only masked": the region generated at full size
-    extra_params: dict[str, Any] = field(default_factory=dict)
-
-
-def _fill(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """The WebUI's 'fill' masked content: the masked area replaced by ever finer blurs of its surroundings."""
-    result = Image.new("RGBA", image.size)
-    masked = Image.new("RGBa", image.size)
-    masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))
-    for radius, repeats in ((256, 1), (64, 1), (16, 2), (4, 4), (2, 2), (0, 1)):
-        blurred = masked.filter(ImageFilter.GaussianBlur(radius)).convert("RGBA")
-        for _ in range(repeats):
-            result.alpha_composite(blurred)
-    return result.convert("RGB")
+# (architecture, with ControlNet) -> the diffusers pipeline class of each task
+TASK_PIPELINES: dict[tuple[Arch, bool], dict[Task, type[Any]]] = {
+    ("sd15", False): {
+        "txt2img": StableDiffusionPipeline,
+        "img2img": StableDiffusionImg2ImgPipeline,
+        "inpaint": StableDiffusionInpaintPipeline,
+    },
+    ("sd15", True): {
+        "txt2img": StableDiffusionControlNetPipeline,
+        "img2img": StableDiffusionControlNetImg2ImgPipeline,
+        "inpaint": StableDiffusionControlNetInpaintPipeline,
+    },
+    ("sdxl", False): {
+        "txt2img": StableDiffusionXLPipeline,
+        "img2img": StableDiffusionXLImg2ImgPipeline,
+        "inpaint": StableDiffusionXLInpaintPipeline,
+    },
+    ("sdxl", True): {
+        "txt2img": StableDiffusionXLControlNetPipeline,
+        "img2img": StableDiffusionXLControlNetImg2ImgPipeline,
+        "inpaint": StableDiffusionXLControlNetInpaintPipeline,
+    },
+}
 
 
-def prepare_inputs(payload: GenerationPayload) -> Inputs:
-    if not isinstance(payload, Img2ImgPayload):
-        return Inputs()
-    if len(payload.init_images) > 1:
-        raise InvalidJob("one init image per job is supported (the WebUI's batch of init images is not)", "init_images")
-    mode = IMG2IMG_RESIZE[payload.resize_mode]
-    init = resize(decode_image(payload.init_images[0], "init_images[0]"), payload.width, payload.height, mode)
-    strength = payload.denoising_strength or 0.0
-    if int(payload.steps * strength) < 1:
-        raise InvalidJob(
-            f"denoising_strength {strength} x steps {payload.steps} leaves no denoising step: raise either",
-            "denoising_strength",
-        )
-    params: dict[str, Any] = {"Denoising strength": payload.denoising_strength}
-    if payload.mask is None:
-        return Inputs(init=init, extra_params=params)
-    if not payload.mask_round:
-        raise InvalidJob("mask_round false is not supported (the latent mask is always rounded)", "mask_round")
-    if payload.inpainting_fill not in (0, 1):
-        raise InvalidJob("inpainting_fill supports 0 (fill) and 1 (original)", "inpainting_fill")
-    mask = resize(decode_mask(payload.mask, "mask"), payload.width, payload.height, mode)
-    if payload.inpainting_mask_invert:
-        mask = ImageOps.invert(mask)
-    # `mask_blur`, when sent, sets both directions (the WebUI's processing does the same).
-    blur_x, blur_y = (
-        (payload.mask_blur, payload.mask_blur)
-        if "mask_blur" in payload.model_fields_set
-        else (payload.mask_blur_x, payload.mask_blur_y)
-    )
-    blurred = mask
-    if blur_x or blur_y:
-        import cv2
-        import numpy as np
-
-        pixels = np.asarray(mask)
-        for axis, blur in ((1, blur_x), (0, blur_y)):
-            if blur:
-                size = int(2.5 * blur + 0.5) * 2 + 1
-                kernel = (size, 1) if axis == 1 else (1, size)
-                pixels = cv2.GaussianBlur(pixels, kernel, blur)
-        blurred = Image.fromarray(pixels)
-    original = init
-    if payload.inpainting_fill == 0:
-        init = _fill(init, blurred)
-    params.update(
-        {
-            "Mask blur": blur_x if blur_x == blur_y else None,
-            "Inpaint area": "Only masked" if payload.inpaint_full_res else None,
-            "Masked area padding": payload.inpaint_full_res_padding if payload.inpaint_full_res else None,
-            "Mask mode": "Inpaint not masked" if payload.inpainting_mask_invert else None,
-            "Masked content": ("fill", "original")[payload.inpainting_fill] if payload.inpainting_fill != 1 else None,
-        }
-    )
-    box = None
-    if payload.inpaint_full_res:
-        # "Only masked": the masked region plus padding, widened to the output's aspect ratio, is generated
-        # at the full output size and pasted back.
-        from diffusers.image_processor import VaeImageProcessor
-
-        box = VaeImageProcessor.get_crop_region(
-            mask, payload.width, payload.height, pad=payload.inpaint_full_res_padding
-        )
-        init, mask = (
-            crop_to(init, box, payload.width, payload.height),
-            crop_to(mask, box, payload.width, payload.height),
-        )
-    return Inputs(init=init, original=original, mask=mask, blurred_mask=blurred, crop_box=box, extra_params=params)
-
-
-def crop_to(image: Image.Image, box: tuple[int, int, int, int], width: int, height: int) -> Image.Image:
-    return image.crop(box).resize((width, height), Image.Resampling.LANCZOS)
-
-
-def compose(image: Image.Image, inputs: Inputs) -> Image.Image:
-    """An inpainting result pasted over the original through the blurred mask, as the WebUI composes it."""
-    assert inputs.original is not None and inputs.blurred_mask is not None
-    image = image.convert("RGB")
-    if inputs.crop_box is not None:
-        x1, y1, x2, y2 = inputs.crop_box
-        canvas = inputs.original.copy()
-        canvas.paste(image.resize((x2 - x1, y2 - y1), Image.Resampling.LANCZOS), (x1, y1))
-        image = canvas
-    return Image.composite(image, inputs.original, inputs.blurred_mask)
-
-
-def task_of(base: Any, inputs: Inputs) -> str:
-    """The diffusers pipeline kind of a job: "Pipeline" (txt2img), "Img2ImgPipeline" or "InpaintPipeline"."""
+def task_of(base: Any, inputs: Inputs) -> Task:
     if base.unet.config.in_channels != 4 and inputs.mask is None:
         raise InvalidJob("this checkpoint is an inpainting model: use img2img with a mask", "override_settings")
     if inputs.mask is not None:
-        return "InpaintPipeline"
-    return "Img2ImgPipeline" if inputs.init is not None else "Pipeline"
+        return "inpaint"
+    return "img2img" if inputs.init is not None else "txt2img"
 
 
 def task_pipeline(
-    base: Any, suffix: str, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool, **components: Any
+    base: Any, task: Task, units: list[PreparedUnit], nets: list[Any], cfg_batch: bool, **components: Any
 ) -> Any:
-    """The diffusers pipeline class for txt2img / img2img / inpaint (`task_of`), with or without ControlNet."""
-    import diffusers
-
-    sdxl = getattr(base, "text_encoder_2", None) is not None
-    prefix = "StableDiffusionXL" if sdxl else "StableDiffusion"
+    """The task's diffusers pipeline on `base`'s modules, with the units' ControlNets when there are units."""
+    cls = TASK_PIPELINES[pipeline_arch(base), bool(units)][task]
     if units:
-        multi = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
-        pipe = getattr(diffusers, f"{prefix}ControlNet{suffix}").from_pipe(
-            base, controlnet=multi, dtype=base.dtype, **components
-        )
-    else:
-        # dtype: without it from_pipe moves every shared module to float32, in place (diffusers 0.42)
-        pipe = getattr(diffusers, prefix + suffix).from_pipe(base, dtype=base.dtype, **components)
+        components["controlnet"] = UnitControlNets(nets, [u.unit.control_mode for u in units], cfg_batch)
+    # dtype: without it from_pipe moves every shared module to float32, in place (diffusers 0.42)
+    pipe = cls.from_pipe(base, dtype=base.dtype, **components)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -226,8 +144,7 @@ def generators(seeds: list[int]) -> list[torch.Generator]:
 
 
 def encode(base: Any, prompt: str, negative: str, clip_skip: int, runner: Runner) -> dict[str, torch.Tensor]:
-    fast_modules = getattr(runner, "fast_modules", None)  # the fast runner replays the text encoders too
-    with fast_modules(base) if fast_modules else contextlib.nullcontext():
+    with runner.fast_modules(base):  # the fast runner replays the text encoders too
         return encode_prompts(base, prompt, negative, clip_skip)
 
 
@@ -267,3 +184,44 @@ def generate(
     if inputs.blurred_mask is not None:
         images = [compose(img, inputs) for img in images]
     return images
+
+
+@dataclass(frozen=True)
+class Generated:
+    images: list[Image.Image]
+    units: list[PreparedUnit]  # the ControlNet units with their control images (infotext, detected maps)
+    seeds: list[int]
+    clip_skip: int
+    inference_s: float
+
+
+def generate_job(
+    plan: JobPlan,
+    loaded: LoadedJob,
+    files: JobFiles,
+    preprocessors: Preprocessors,
+    runner: Runner,
+    allow_pickle: bool,
+) -> Generated:
+    """The job's images: control images preprocessed, the sampler set, the LoRAs and embeddings applied to
+    every checkpoint of the job for the time of the denoising."""
+    payload = plan.payload
+    units = [
+        prepare_unit(i, unit, payload.width, payload.height, preprocessors, files.annotators, plan.init_image)
+        for i, unit in enumerate(payload.controlnet_units)
+    ]
+    seeds = seeds_of(payload)
+    clip_skip = payload.override_settings.CLIP_stop_at_last_layers
+    main, hires, refiner = loaded.main, loaded.hires, loaded.refiner
+    main.pipe.scheduler = scheduler_for(payload.sampler_name, payload.scheduler, main.scheduler_config)
+    pipes = {id(p): p for p in (main.pipe, hires and hires.base, refiner and refiner.base) if p is not None}
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        for pipe in pipes.values():
+            stack.enter_context(
+                extra_networks(pipe, files.loras, plan.lora_weights, files.embeddings, runner, allow_pickle)
+            )
+        images = generate(
+            main.pipe, payload, plan.inputs, units, loaded.controlnets, clip_skip, seeds, runner, hires, refiner
+        )
+    return Generated(images, units, seeds, clip_skip, time.perf_counter() - started)

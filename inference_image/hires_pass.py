@@ -11,9 +11,10 @@ from PIL import Image
 
 from api_schema.payload import GenerationPayload, Txt2ImgPayload
 from inference_image.controlnet import PreparedUnit
-from inference_image.generation import Runner, control_kwargs, encode, generators, run_pipeline, task_pipeline
+from inference_image.generation import control_kwargs, encode, generators, task_pipeline
 from inference_image.hires import HiresPlan, crop_image, crop_latents, infotext_entries, upscale_latents
 from inference_image.refiner import Refiner, attach
+from inference_image.runners import Runner, run_pipeline
 from inference_image.upscalers import upscale_image
 
 
@@ -42,7 +43,7 @@ class HiresPass:
         chosen = [(u, net) for u, net in zip(units, nets, strict=True) if u.applies(True)]
         cfg = payload.cfg_scale > 1
         pipe = task_pipeline(
-            self.base, "Img2ImgPipeline", [u for u, _ in chosen], [n for _, n in chosen], cfg, scheduler=self.scheduler
+            self.base, "img2img", [u for u, _ in chosen], [n for _, n in chosen], cfg, scheduler=self.scheduler
         )
         plan = self.plan
         embeds = encode(self.base, plan.prompt, plan.negative_prompt, clip_skip, runner)

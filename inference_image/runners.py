@@ -1,20 +1,58 @@
-"""Which denoising runner the container uses, per `InferenceSettings.fast_path`."""
+"""Denoising runners: what one can do (`Runner`), the plain one, and which one the container uses."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from inference_image.settings import InferenceSettings
 
 if TYPE_CHECKING:
-    from inference_image.generation import Runner
+    from PIL import Image
+
+
+class Runner(Protocol):
+    """Runs a task pipeline's denoising: called with the pipeline (a diffusers pipeline sharing the pooled
+    modules) and the keyword arguments of its `__call__`, it returns the PIL images of one batch."""
+
+    def __call__(self, pipe: Any, kwargs: dict[str, Any]) -> list[Image.Image]: ...
+
+    def sync_artifacts(self, s3_client: Any) -> None:
+        """Start sharing what the runner builds with the other instances; called once, after setup."""
+        ...
+
+    def fuses_lora(self, pipe: Any) -> bool:
+        """Whether a job's LoRAs must be fused into `pipe`'s UNet (a runner that replays the UNet's weights)."""
+        ...
+
+    def fast_modules(self, pipe: Any) -> AbstractContextManager[None]:
+        """Within the block `pipe`'s modules run the runner's way, also outside a call (prompt encoding)."""
+        ...
+
+
+class PlainRunner:
+    """The diffusers pipeline's own denoising loop."""
+
+    def __call__(self, pipe: Any, kwargs: dict[str, Any]) -> list[Image.Image]:
+        return list(pipe(**kwargs).images)
+
+    def sync_artifacts(self, s3_client: Any) -> None:
+        """Builds nothing, shares nothing."""
+
+    def fuses_lora(self, pipe: Any) -> bool:
+        return False
+
+    def fast_modules(self, pipe: Any) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+run_pipeline = PlainRunner()
 
 
 def runner_for(settings: InferenceSettings) -> Runner:
     """The denoising runner the settings ask for; the fast one falls back to plain by itself off CUDA."""
     if settings.fast_path == "off":
-        from inference_image.generation import run_pipeline
-
         return run_pipeline
     from inference_image.fast import FastOptions, FastRunner
 

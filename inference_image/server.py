@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api_schema.jobs import InferenceFailure, InferenceInput
-from inference_image.errors import JobError
-from inference_image.predictor import Predictor, validation_field, validation_message
+from inference_image.errors import JobError, field_and_message
+from inference_image.predictor import Predictor
 from inference_image.settings import InferenceSettings
 
 log = logging.getLogger("inference_image")
@@ -72,7 +72,8 @@ def create_app(
         try:
             job = InferenceInput.model_validate(raw)
         except ValidationError as exc:
-            return failure(400, "InvalidJob", validation_message(exc), job_id, validation_field(exc))
+            field, message = field_and_message(exc)
+            return failure(400, "InvalidJob", message, job_id, field)
         from starlette.concurrency import run_in_threadpool
 
         try:

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sdcloud_client.client import JsonDict, Progress, put_presigned
 from sdcloud_client.errors import ApiError
+from sdcloud_client.transport import JsonDict, Progress, put_presigned
 
 if TYPE_CHECKING:
     from sdcloud_client.client import SdCloudClient

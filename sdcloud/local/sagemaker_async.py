@@ -6,7 +6,7 @@ moto's `invoke_endpoint_async` writes nothing and publishes nothing, so the loca
 output/failure locations), reads the endpoint's AsyncInferenceConfig from moto's control plane, and
 runs each endpoint's invocations in order on one worker: input from S3 -> the real inference server ->
 the response to `{S3OutputPath}/{id}.out` (or the error body to `{S3FailurePath}/{id}-error.out`) ->
-the SNS success/error notification SageMaker publishes.
+the SNS success/error notification SageMaker publishes. `sagemaker_runtime_server` is its HTTP front.
 """
 
 from __future__ import annotations
@@ -20,18 +20,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
 import requests
 
-from sdcloud.local.http_server import BackgroundHTTPServer
 from sdcloud.local.inference_host import InferenceHost, InvocationResult
 
 log = logging.getLogger(__name__)
 
-_PATH = re.compile(r"^/endpoints/([^/]+)/async-invocations$")
 DEFAULT_INVOCATION_TIMEOUT_S = 900
 DEFAULT_REQUEST_TTL_S = 6 * 3600
 READY_TIMEOUT_S = 600
@@ -264,53 +261,3 @@ class AsyncInferenceEmulator:
         self._stop.set()
         for worker in self._workers:
             worker.join(timeout=5)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: AsyncInferenceServer
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        match = _PATH.match(self.path.split("?", 1)[0])
-        try:
-            if not match:
-                raise InvocationError(f"unknown operation {self.command} {self.path}", 404, "UnknownOperationException")
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            invocation = self.server.emulator.submit(match.group(1), headers, body)
-        except InvocationError as exc:
-            self._answer(exc.status, {"message": str(exc)}, {"x-amzn-ErrorType": exc.code})
-            return
-        except Exception as exc:
-            log.exception("InvokeEndpointAsync failed")
-            self._answer(500, {"message": str(exc)}, {"x-amzn-ErrorType": "InternalFailure"})
-            return
-        self._answer(202, {"InferenceId": invocation.inference_id, "OutputLocation": invocation.output_location,
-                           "FailureLocation": invocation.failure_location},
-                     {"X-Amzn-SageMaker-OutputLocation": invocation.output_location,
-                      "X-Amzn-SageMaker-FailureLocation": invocation.failure_location})
-
-    def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for name, value in {**headers, "Content-Type": "application/json",
-                            "x-amzn-RequestId": str(uuid.uuid4())}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("sagemaker-runtime: " + format, *args)
-
-
-class AsyncInferenceServer(BackgroundHTTPServer):
-    def __init__(self, emulator: AsyncInferenceEmulator, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.emulator = emulator
-        super().__init__(_Handler, host, port, "sdcloud-sagemaker-runtime")
-
-    def stop(self) -> None:
-        super().stop()
-        self.emulator.stop()
-

@@ -31,7 +31,8 @@ from sdcloud.local.lambda_runtime import LambdaFunction
 from sdcloud.local.moto_patches import allow_gpu_instance_types, s3_puts_take_any_content_type
 from sdcloud.local.pollers import EndpointWatcher, ResultsPoller, Schedule
 from sdcloud.local.resources import LocalResources, provision
-from sdcloud.local.sagemaker_async import AsyncInferenceEmulator, AsyncInferenceServer
+from sdcloud.local.sagemaker_async import AsyncInferenceEmulator
+from sdcloud.local.sagemaker_runtime_server import AsyncInferenceServer
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sdcloud.cli import app
-from sdcloud_client.client import LAMBDA_EVENT_LIMIT
+from sdcloud_client.transport import LAMBDA_EVENT_LIMIT
 
 IMAGES = 3  # 1024 px noise: about 3 MB of PNG each, 4 MB in base64
 

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from inference_image.fast import FastOptions, FastRunner
-from inference_image.generation import run_pipeline
 from inference_image.predictor import Predictor
-from inference_image.runners import runner_for
+from inference_image.runners import run_pipeline, runner_for
 from inference_image.server import create_app, process_environment
 from inference_image.settings import InferenceSettings
 from tests.integration.inference.helpers import BASE, Server, image_of, invoke, job

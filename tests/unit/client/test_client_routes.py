@@ -32,7 +32,7 @@ def test_every_error_of_a_400_is_kept_and_shown_in_the_message() -> None:
     import requests
 
     from sdcloud_client import FieldError
-    from sdcloud_client.client import _error_from
+    from sdcloud_client.transport import error_from as _error_from
 
     response = requests.Response()
     response.status_code = 400
@@ -132,7 +132,7 @@ def test_large_payload_goes_through_the_upload_url(api: FakeApi, admin: SdCloudC
 def test_a_request_over_one_lambda_invocation_takes_the_upload_url_by_itself(
     api: FakeApi, admin: SdCloudClient
 ) -> None:
-    from sdcloud_client.client import EVENT_ENVELOPE, LAMBDA_EVENT_LIMIT, fits_one_invocation
+    from sdcloud_client.transport import EVENT_ENVELOPE, LAMBDA_EVENT_LIMIT, fits_one_invocation
 
     api.add_endpoint("ep")
     small = admin.create_inference("ep", "txt2img", {"prompt": "p"})

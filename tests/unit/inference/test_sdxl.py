@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from api_schema.payload import parse_payload
-from inference_image.generation import generate, prepare_inputs, run_pipeline
+from inference_image.generation import generate
 from inference_image.images import encode_image
+from inference_image.inputs import prepare_inputs
+from inference_image.runners import run_pipeline
 
 
 @pytest.fixture(scope="module")
