@@ -13,13 +13,14 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from api_schema.s3_layout import ASYNC, OUTPUTS
 from infrastructure.constructs.function import PythonFunction
 from infrastructure.constructs.messaging import NOTIFIER_TIMEOUT, Messaging
 from infrastructure.lambda_code import LambdaCode
 from infrastructure.permissions import list_keys, on_objects, on_tables, query_indexes, sagemaker_arn
 
 SWEEP_EVERY = Duration.minutes(5)
-RESULT_PREFIXES = ("async/", "outputs/")
+RESULT_PREFIXES = (ASYNC, OUTPUTS)
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 
 
