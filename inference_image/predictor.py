@@ -17,6 +17,7 @@ from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
 from api_schema.payload import GenerationPayload, Img2ImgPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
+from api_schema.webui_fields import unit_field
 from inference_image.errors import Busy, InvalidJob, ModelLoadError
 from inference_image.images import decode_image, upload_pngs
 from inference_image.infotext import format_infotext, number
@@ -313,7 +314,7 @@ class Predictor:
         if ref is None:
             raise InvalidJob(
                 f"ControlNet model '{title}' is not among the job's resolved models",
-                f"payload.alwayson_scripts.controlnet.args[{index}].model",
+                f"payload.{unit_field(index, 'model')}",
             )
         return ref
 
