@@ -10,6 +10,7 @@ import torch
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from PIL import Image
 
+from api_schema.controlnet_modes import CONTROL_MODES
 from api_schema.payload import ControlNetUnit
 from api_schema.preprocessors import canonical_preprocessor
 from api_schema.webui_fields import unit_field
@@ -19,11 +20,7 @@ from inference_image.infotext import controlnet_unit_text
 from inference_image.preprocessors import DEFAULT_THRESHOLDS, Preprocessors
 
 DEFAULT_PROCESSOR_RES = 512
-BALANCED, PROMPT_MORE, CONTROL_MORE = (
-    "Balanced",
-    "My prompt is more important",
-    "ControlNet is more important",
-)
+BALANCED, PROMPT_MORE, CONTROL_MORE = CONTROL_MODES
 
 
 class UnitControlNets(MultiControlNetModel):

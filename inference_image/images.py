@@ -12,8 +12,6 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from api_schema import s3_layout
 from inference_image.errors import InvalidJob
 
-RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
-
 
 def _open(data: str, field: str) -> Image.Image:
     if data.startswith("data:"):

@@ -117,6 +117,8 @@ def test_install_adds_only_the_client_and_panel(webui: WebUI) -> None:
     assert {name for name in files if name.startswith("api_schema/") and name.endswith(".py")} <= {
         "api_schema/__init__.py",
         "api_schema/controlnet_modes.py",
+        "api_schema/model_types.py",
+        "api_schema/preprocessors.py",
         "api_schema/prompt_tags.py",
         "api_schema/samplers.py",
     }
