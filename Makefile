@@ -87,7 +87,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy api_schema lambdas inference_image sdcloud sdcloud_client sdcloud_panel infrastructure
+	$(BIN)/mypy api_schema lambdas inference_image sdcloud sdcloud_client sdcloud_panel sdcloud_tools infrastructure
 
 # schemathesis over every route against a local stack, as long as it takes: 0 server errors, 10,000+ requests.
 fuzz: $(STAMP)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 RESIZE_MODES: tuple[str, ...] = ("Just Resize", "Crop and Resize", "Resize and Fill")
 CONTROL_MODES: tuple[str, ...] = ("Balanced", "My prompt is more important", "ControlNet is more important")
+HR_OPTIONS: tuple[str, ...] = ("Both", "Low res only", "High res only")  # the hires-fix passes a unit applies to
 
 # external_code.resize_mode_aliases: the names of older versions.
 RESIZE_MODE_ALIASES: dict[str, str] = {

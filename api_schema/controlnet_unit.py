@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api_schema.controlnet_modes import canonical_control_mode, canonical_resize_mode
+from api_schema.controlnet_modes import HR_OPTIONS, canonical_control_mode, canonical_resize_mode
 from api_schema.preprocessors import canonical_preprocessor
-from api_schema.upscalers import HR_OPTIONS
 
 MAX_CONTROLNET_UNITS = 10
 NO_MODEL = ("", "None", "none")

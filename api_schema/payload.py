@@ -18,6 +18,7 @@ from api_schema.prompt_tags import lora_tags
 from api_schema.samplers import canonical_sampler, canonical_schedule, split_sampler
 from api_schema.support import Problem, screen
 from api_schema.upscalers import parse_upscaler
+from api_schema.webui_fields import unit_field
 
 NO_CHECKPOINT = ("", "None", "none", "Use same checkpoint")
 
@@ -125,7 +126,7 @@ class GenerationPayload(BaseModel):
             unused.append(Problem("refiner_switch_at", "ignored: refiner_checkpoint is off, so the WebUI ignores it"))
         if not getattr(self, "enable_hr", False):
             cn = self.alwayson_scripts.controlnet
-            unused += [Problem(f"alwayson_scripts.controlnet.args.{i}.hr_option", "ignored: there is no hires fix "
+            unused += [Problem(unit_field(i, "hr_option"), "ignored: there is no hires fix "
                                "pass (enable_hr, txt2img only), so the extension ignores it too")
                        for i, unit in enumerate(cn.args if cn else []) if "hr_option" in unit.model_fields_set]
         return unused
@@ -133,7 +134,7 @@ class GenerationPayload(BaseModel):
     def images(self) -> list[tuple[str, str]]:
         """Every image string of the body, with its path."""
         cn = self.alwayson_scripts.controlnet
-        return [(f"alwayson_scripts.controlnet.args.{i}.image", unit.image)
+        return [(unit_field(i, "image"), unit.image)
                 for i, unit in enumerate(cn.args if cn else []) if unit.enabled and unit.image]
 
 
@@ -190,7 +191,7 @@ class Txt2ImgPayload(GenerationPayload):
 
     def problems(self) -> list[Problem]:
         cn = self.alwayson_scripts.controlnet
-        problems = [Problem(f"alwayson_scripts.controlnet.args.{i}.image", "an enabled ControlNet unit needs an "
+        problems = [Problem(unit_field(i, "image"), "an enabled ControlNet unit needs an "
                             "image (only in img2img does a unit without one use the init image)")
                     for i, unit in enumerate(cn.args if cn else []) if unit.enabled and not unit.image]
         if self.enable_hr:

@@ -21,7 +21,6 @@ LATENT_UPSCALE_MODES: dict[str, tuple[str, bool]] = {
 }
 DEFAULT_LATENT_UPSCALER = "Latent"
 PIXEL_UPSCALERS: tuple[str, ...] = ("None", "Lanczos", "Nearest")
-HR_OPTIONS: tuple[str, ...] = ("Both", "Low res only", "High res only")  # a ControlNet unit's hr_option
 
 UpscalerKind = Literal["latent", "pixel", "model"]
 

@@ -143,4 +143,7 @@ CONTROLNET_UNIT_ALIASES: dict[str, str] = {
     "mask_image": "mask",
 }
 
-HR_OPTIONS: tuple[str, ...] = ("Both", "Low res only", "High res only")
+
+def unit_field(index: int, name: str) -> str:
+    """The dotted path of a ControlNet unit's field, as the REST errors name it (`...args.0.model`)."""
+    return f"alwayson_scripts.controlnet.args.{index}.{name}"

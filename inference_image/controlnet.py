@@ -10,19 +10,17 @@ import torch
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 from PIL import Image
 
+from api_schema.controlnet_modes import CONTROL_MODES
 from api_schema.controlnet_unit import ControlNetUnit
 from api_schema.preprocessors import canonical_preprocessor
+from api_schema.webui_fields import unit_field
 from inference_image.errors import InvalidJob
 from inference_image.images import decode_image, resize
 from inference_image.infotext import controlnet_unit_text
 from inference_image.preprocessors import DEFAULT_THRESHOLDS, Preprocessors
 
 DEFAULT_PROCESSOR_RES = 512
-BALANCED, PROMPT_MORE, CONTROL_MORE = (
-    "Balanced",
-    "My prompt is more important",
-    "ControlNet is more important",
-)
+BALANCED, PROMPT_MORE, CONTROL_MORE = CONTROL_MODES
 
 
 class UnitControlNets(MultiControlNetModel):
@@ -127,7 +125,7 @@ def unit_module(index: int, unit: ControlNetUnit) -> str:
     try:
         return canonical_preprocessor(unit.module)
     except ValueError as exc:
-        raise InvalidJob(str(exc), f"alwayson_scripts.controlnet.args[{index}].module") from exc
+        raise InvalidJob(str(exc), unit_field(index, "module")) from exc
 
 
 def prepare_unit(
@@ -142,7 +140,7 @@ def prepare_unit(
     """`init_image`: img2img's init image and resize mode, which a unit without an image of its own takes."""
     module = unit_module(index, unit)
     if unit.image or init_image is None:
-        image = decode_image(unit.image or "", f"alwayson_scripts.controlnet.args[{index}].image")
+        image = decode_image(unit.image or "", unit_field(index, "image"))
         resize_mode = unit.resize_mode
     else:
         image, resize_mode = init_image

@@ -9,9 +9,8 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from api_schema import s3_layout
 from inference_image.errors import InvalidJob
-
-RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
 
 
 def _open(data: str, field: str) -> Image.Image:
@@ -99,7 +98,7 @@ def upload_pngs(s3: Any, bucket: str, prefix: str, pngs: list[tuple[Image.Image,
     """Each (image, infotext) as {prefix}image_N.png, in order; returns the keys."""
     keys = []
     for n, (image, infotext) in enumerate(pngs):
-        key = f"{prefix}image_{n}.png"
+        key = s3_layout.image_key(prefix, n)
         s3.put_object(Bucket=bucket, Key=key, Body=png_bytes(image, infotext), ContentType="image/png")
         keys.append(key)
     return keys

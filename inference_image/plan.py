@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from api_schema.jobs import InferenceInput, ModelRef, ResolvedModels
 from api_schema.payload import GenerationPayload, Img2ImgPayload, parse_payload
 from api_schema.prompt_tags import lora_tags, model_name_of
+from api_schema.webui_fields import unit_field
 from inference_image.errors import InvalidJob, field_and_message
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def _controlnet_ref(index: int, title: str, models: ResolvedModels) -> ModelRef:
     if ref is None:
         raise InvalidJob(
             f"ControlNet model '{title}' is not among the job's resolved models",
-            f"payload.alwayson_scripts.controlnet.args[{index}].model",
+            f"payload.{unit_field(index, 'model')}",
         )
     return ref
 

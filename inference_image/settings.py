@@ -9,18 +9,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api_schema import container_env as env
+
 _ENV = {
-    "cache_dir": "SDCLOUD_MODEL_CACHE_DIR",
-    "device": "SDCLOUD_DEVICE",
-    "disk_budget_bytes": "SDCLOUD_DISK_BUDGET_BYTES",
-    "memory_budget_bytes": "SDCLOUD_MEMORY_BUDGET_BYTES",
-    "annotator_dir": "SDCLOUD_ANNOTATOR_DIR",
-    "allow_pickle": "SDCLOUD_ALLOW_PICKLE",
-    "s3_endpoint_url": "SDCLOUD_S3_ENDPOINT_URL",
-    "transfer_concurrency": "SDCLOUD_TRANSFER_CONCURRENCY",
-    "fast_path": "SDCLOUD_FAST_PATH",
-    "compiled_dir": "SDCLOUD_COMPILED_DIR",
-    "compiled_s3_uri": "SDCLOUD_COMPILED_S3_URI",
+    "cache_dir": env.MODEL_CACHE_DIR,
+    "device": env.DEVICE,
+    "disk_budget_bytes": env.DISK_BUDGET_BYTES,
+    "memory_budget_bytes": env.MEMORY_BUDGET_BYTES,
+    "annotator_dir": env.ANNOTATOR_DIR,
+    "allow_pickle": env.ALLOW_PICKLE,
+    "s3_endpoint_url": env.S3_ENDPOINT_URL,
+    "transfer_concurrency": env.TRANSFER_CONCURRENCY,
+    "fast_path": env.FAST_PATH,
+    "compiled_dir": env.COMPILED_DIR,
+    "compiled_s3_uri": env.COMPILED_S3_URI,
 }
 
 

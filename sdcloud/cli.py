@@ -93,8 +93,8 @@ def local_up(port: Annotated[int, typer.Option(help="the API's port on 127.0.0.1
 @app.command("sample-models")
 def sample_models(directory: Path) -> None:
     """Write tiny random-weight models (checkpoint, ControlNet, VAE, LoRA, ...) and print their paths as JSON."""
-    from inference_image.sample_models import write_sample_models
     from sdcloud.local.inference_host import quiet_ml_libraries
+    from sdcloud_tools.sample_models import write_sample_models
 
     quiet_ml_libraries()
     paths = write_sample_models(directory)

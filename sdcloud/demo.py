@@ -85,8 +85,8 @@ def demo_payload(names: dict[str, str], size: int = SIZE) -> dict[str, Any]:
 
 
 def run_demo(out: Path, device: str = "cpu") -> None:
-    from inference_image.sample_models import write_sample_models
     from sdcloud.local.stack import LocalStack
+    from sdcloud_tools.sample_models import write_sample_models
 
     with console.status("starting the local stack (moto, API, SageMaker async emulator)"):
         stack = LocalStack(port=0, device=device).start()

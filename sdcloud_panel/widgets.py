@@ -10,13 +10,13 @@ import gradio as gr
 
 from api_schema.controlnet_modes import CONTROL_MODES
 from api_schema.model_types import MODEL_TYPES
+from api_schema.preprocessors import PREPROCESSORS
 from api_schema.samplers import SAMPLERS
 from sdcloud_panel.payload import UNIT_FIELDS
 from sdcloud_panel.service import NO_VAE_CHOICES, PanelService
 from sdcloud_panel.sessions import Sessions
 from sdcloud_panel.settings import PanelSettings
 
-PREPROCESSORS = ["none", "canny", "openpose", "depth", "lineart", "softedge", "scribble", "mlsd", "normal"]
 NATIVE_FIELDS = (
     "prompt",
     "negative_prompt",
@@ -135,7 +135,7 @@ def _controlnet_unit(panel: CloudPanel, index: int) -> dict[str, Any]:
         with gr.Row():
             unit["enabled"] = gr.Checkbox(label="Enable", value=False, elem_id=eid("enabled"))
             unit["module"] = gr.Dropdown(
-                label="Preprocessor", choices=PREPROCESSORS, value="none", elem_id=eid("module")
+                label="Preprocessor", choices=list(PREPROCESSORS), value="none", elem_id=eid("module")
             )
             unit["model"] = gr.Dropdown(label="Model", choices=["None"], value="None", elem_id=eid("model"))
         with gr.Row():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import CustomResource, Duration, custom_resources
+from aws_cdk import CustomResource, custom_resources
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -13,6 +13,7 @@ from constructs import Construct
 from infrastructure.constructs.function import PythonFunction, log_group
 from infrastructure.lambda_code import LambdaCode
 from infrastructure.permissions import on_tables
+from lambdas.functions import BOOTSTRAP_ADMIN
 
 
 class AdminSecret(Construct):
@@ -44,10 +45,9 @@ class AdminBootstrap(Construct):
             self,
             "Handler",
             code=code,
-            handler="lambdas.bootstrap_admin.handler",
+            spec=BOOTSTRAP_ADMIN,
             description="sd-cloud first admin user (CloudFormation custom resource)",
             environment=environment,
-            timeout=Duration.minutes(1),
             permissions=[
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]),
                 on_tables(["PutItem"], users),

@@ -12,9 +12,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from api_schema.s3_layout import ASYNC, INPUTS, MODELS, OUTPUTS
 from infrastructure.constructs.function import LOG_RETENTION, PythonFunction, log_group
 from infrastructure.lambda_code import LambdaCode
 from infrastructure.permissions import list_keys, on_objects, on_tables, query_indexes, sagemaker_arn
+from lambdas.functions import API, AUTHORIZER
 
 STAGE = "prod"
 API_KEY_HEADER = "x-api-key"
@@ -41,11 +43,9 @@ class Api(Construct):
             self,
             "Handler",
             code=code,
-            handler="lambdas.api.app.handler",
+            spec=API,
             description="sd-cloud REST API",
             environment=environment,
-            memory_mb=512,
-            timeout=Duration.seconds(29),  # API Gateway's integration limit
             permissions=[
                 on_tables(
                     ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"],
@@ -62,10 +62,10 @@ class Api(Construct):
                 ),
                 on_tables(["GetItem", "PutItem", "UpdateItem", "DeleteItem"], tables["idempotency_table"]),
                 # Reads (presigned downloads, size checks) and deletes; it writes only uploads and job inputs.
-                on_objects(["GetObject"], bucket, ["models/", "inputs/", "outputs/"]),
-                on_objects(["PutObject"], bucket, ["models/", "inputs/"]),
-                on_objects(["AbortMultipartUpload", "ListMultipartUploadParts"], bucket, ["models/"]),
-                on_objects(["DeleteObject"], bucket, ["models/", "inputs/", "outputs/", "async/"]),
+                on_objects(["GetObject"], bucket, [MODELS, INPUTS, OUTPUTS]),
+                on_objects(["PutObject"], bucket, [MODELS, INPUTS]),
+                on_objects(["AbortMultipartUpload", "ListMultipartUploadParts"], bucket, [MODELS]),
+                on_objects(["DeleteObject"], bucket, [MODELS, INPUTS, OUTPUTS, ASYNC]),
                 list_keys(bucket),
                 iam.PolicyStatement(
                     actions=["sagemaker:CreateModel", "sagemaker:DeleteModel"],
@@ -99,10 +99,9 @@ class Api(Construct):
             self,
             "Authorizer",
             code=code,
-            handler="lambdas.authorizer.handler",
+            spec=AUTHORIZER,
             description="sd-cloud API key authorizer",
             environment=environment,
-            timeout=Duration.seconds(10),
             permissions=[query_indexes((tables["users_table"], "by_key_hash"))],
         )
         self.access_logs = log_group(self, "AccessLogs")

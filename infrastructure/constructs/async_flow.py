@@ -13,13 +13,15 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from api_schema.s3_layout import ASYNC, OUTPUTS
 from infrastructure.constructs.function import PythonFunction
-from infrastructure.constructs.messaging import NOTIFIER_TIMEOUT, Messaging
+from infrastructure.constructs.messaging import Messaging
 from infrastructure.lambda_code import LambdaCode
 from infrastructure.permissions import list_keys, on_objects, on_tables, query_indexes, sagemaker_arn
+from lambdas.functions import ENDPOINT_EVENTS, NOTIFIER, SWEEPER
 
 SWEEP_EVERY = Duration.minutes(5)
-RESULT_PREFIXES = ("async/", "outputs/")
+RESULT_PREFIXES = (ASYNC, OUTPUTS)
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 
 
@@ -42,11 +44,9 @@ class AsyncFlow(Construct):
             self,
             "Notifier",
             code=code,
-            handler="lambdas.notifier.handler",
+            spec=NOTIFIER,
             description="sd-cloud async results -> job status",
             environment=environment,
-            memory_mb=512,
-            timeout=NOTIFIER_TIMEOUT,
             permissions=[
                 on_objects(["GetObject"], bucket, RESULT_PREFIXES),
                 list_keys(bucket),
@@ -61,11 +61,9 @@ class AsyncFlow(Construct):
             self,
             "Sweeper",
             code=code,
-            handler="lambdas.sweeper.handler",
+            spec=SWEEPER,
             description="sd-cloud overdue jobs: recover from S3 or fail",
             environment=environment,
-            memory_mb=512,
-            timeout=Duration.minutes(2),
             dead_letter_queue=messaging.dead_letters,
             reserved_concurrency=1,  # one sweep at a time, however late the schedule runs
             permissions=[
@@ -87,10 +85,9 @@ class AsyncFlow(Construct):
             self,
             "EndpointEvents",
             code=code,
-            handler="lambdas.endpoint_events.handler",
+            spec=ENDPOINT_EVENTS,
             description="sd-cloud SageMaker endpoint state -> endpoints table and autoscaling",
             environment=environment,
-            timeout=Duration.minutes(1),
             dead_letter_queue=messaging.dead_letters,
             # State changes are rare; one at a time keeps an event storm from flooding autoscaling's API.
             reserved_concurrency=1,

@@ -17,10 +17,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infrastructure.lambda_code import LambdaCode
+from lambdas.functions import FunctionSpec
 
 SERVICE_NAME = "sdcloud"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-DEFAULT_TIMEOUT = Duration.seconds(30)
 POWERTOOLS_ENV = {
     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
     "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
@@ -39,12 +39,10 @@ class PythonFunction(Construct):
         construct_id: str,
         *,
         code: LambdaCode,
-        handler: str,
+        spec: FunctionSpec,
         description: str,
         environment: Mapping[str, str],
         permissions: Sequence[iam.PolicyStatement],
-        memory_mb: int = 256,
-        timeout: Duration = DEFAULT_TIMEOUT,
         dead_letter_queue: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
     ) -> None:
@@ -57,7 +55,7 @@ class PythonFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"sd-cloud {handler}",
+            description=f"sd-cloud {spec.handler}",
             inline_policies={"Permissions": iam.PolicyDocument(statements=[write_logs, *permissions])},
         )
         self.function = lambda_.Function(
@@ -65,12 +63,12 @@ class PythonFunction(Construct):
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=lambda_.Architecture.ARM_64,
-            handler=handler,
+            handler=spec.handler,
             code=code.source,
             layers=[code.layer],
             description=description,
-            memory_size=memory_mb,
-            timeout=timeout,
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_s),
             role=self.role,
             environment={**environment, **POWERTOOLS_ENV},
             tracing=lambda_.Tracing.ACTIVE,

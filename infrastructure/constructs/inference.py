@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from api_schema.s3_layout import ASYNC, COMPILED, INPUTS, MODELS, OUTPUTS
 from infrastructure.constructs.messaging import Messaging
 from infrastructure.lambda_code import REPO_ROOT
 
@@ -51,24 +52,24 @@ class Inference(Construct):
                         iam.PolicyStatement(
                             actions=["s3:GetObject"],
                             resources=[
-                                bucket.arn_for_objects("models/*"),
-                                bucket.arn_for_objects("inputs/*"),
-                                bucket.arn_for_objects("compiled/*"),
+                                bucket.arn_for_objects(f"{MODELS}*"),
+                                bucket.arn_for_objects(f"{INPUTS}*"),
+                                bucket.arn_for_objects(f"{COMPILED}*"),
                             ],
                         ),
                         iam.PolicyStatement(
                             actions=["s3:PutObject"],
                             resources=[
-                                bucket.arn_for_objects("outputs/*"),
-                                bucket.arn_for_objects("async/*"),
-                                bucket.arn_for_objects("compiled/*"),
+                                bucket.arn_for_objects(f"{OUTPUTS}*"),
+                                bucket.arn_for_objects(f"{ASYNC}*"),
+                                bucket.arn_for_objects(f"{COMPILED}*"),
                             ],
                         ),
                         # compiled artifacts: an instance lists what others of its kind built
                         iam.PolicyStatement(
                             actions=["s3:ListBucket"],
                             resources=[bucket.bucket_arn],
-                            conditions={"StringLike": {"s3:prefix": ["compiled/*"]}},
+                            conditions={"StringLike": {"s3:prefix": [f"{COMPILED}*"]}},
                         ),
                         iam.PolicyStatement(
                             actions=["sns:Publish"],

@@ -10,7 +10,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-NOTIFIER_TIMEOUT = Duration.seconds(60)
+from lambdas.functions import NOTIFIER
 
 
 def encrypted_topic(scope: Construct, construct_id: str, key: kms.IKey) -> sns.Topic:
@@ -48,7 +48,8 @@ class Messaging(Construct):
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.queues_key,
             enforce_ssl=True,
-            visibility_timeout=Duration.seconds(NOTIFIER_TIMEOUT.to_seconds() * 6),
+            # six times the notifier's timeout, as AWS advises for a queue feeding a function
+            visibility_timeout=Duration.seconds(NOTIFIER.timeout_s * 6),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=5),
         )
         for topic in (self.success_topic, self.error_topic):

@@ -7,6 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from api_schema.s3_layout import ACCESS_LOGS, ASYNC, INPUTS
 from lambdas.data.tables import ALL_TABLES, Key, TableSpec
 
 INPUTS_EXPIRE = Duration.days(7)
@@ -43,10 +44,10 @@ class Storage(Construct):
             enforce_ssl=True,
             versioned=False,
             server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="bucket/",
+            server_access_logs_prefix=ACCESS_LOGS,
             lifecycle_rules=[
-                s3.LifecycleRule(id="inputs", prefix="inputs/", expiration=INPUTS_EXPIRE),
-                s3.LifecycleRule(id="async", prefix="async/", expiration=ASYNC_EXPIRE),
+                s3.LifecycleRule(id="inputs", prefix=INPUTS, expiration=INPUTS_EXPIRE),
+                s3.LifecycleRule(id="async", prefix=ASYNC, expiration=ASYNC_EXPIRE),
                 s3.LifecycleRule(id="unfinished-uploads", abort_incomplete_multipart_upload_after=UPLOADS_EXPIRE),
             ],
             removal_policy=RemovalPolicy.RETAIN,

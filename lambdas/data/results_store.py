@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
+from api_schema import s3_layout
 from lambdas.data.aws import client
 
-ASYNC_OUTPUT_PREFIX = "async/success/"
-ASYNC_FAILURE_PREFIX = "async/failure/"
 MAX_RESULT_BYTES = 1024 * 1024  # manifests and error bodies are a few KiB; refuse to load anything huge
 
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -47,11 +46,11 @@ class ResultTooLarge(ValueError):
 
 
 def async_output_location(bucket: str, job_id: str) -> S3Location:
-    return S3Location(bucket, f"{ASYNC_OUTPUT_PREFIX}{job_id}.out")
+    return S3Location(bucket, s3_layout.async_output_key(job_id))
 
 
 def async_failure_location(bucket: str, job_id: str) -> S3Location:
-    return S3Location(bucket, f"{ASYNC_FAILURE_PREFIX}{job_id}-error.out")
+    return S3Location(bucket, s3_layout.async_failure_key(job_id))
 
 
 def _is_missing(exc: Exception) -> bool:

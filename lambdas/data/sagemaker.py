@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from api_schema import container_env, s3_layout
 from lambdas.data.aws import client
-from lambdas.data.results_store import ASYNC_FAILURE_PREFIX, ASYNC_OUTPUT_PREFIX
 from lambdas.data.storage import s3_uri
 from lambdas.settings import settings
 
 VARIANT = "AllTraffic"
-COMPILED_PREFIX = "compiled/"
 MAX_NAME_LENGTH = 63
 
 
@@ -60,7 +59,7 @@ def create_endpoint(name: str, model_name: str, config_name: str, instance_type:
                 "Image": s.inference_image_uri,
                 "Mode": "SingleModel",
                 # instances of one GPU kind share their compiled artifacts (inference_image/fast/mirror.py)
-                "Environment": {"SDCLOUD_COMPILED_S3_URI": s3_uri(COMPILED_PREFIX)},
+                "Environment": {container_env.COMPILED_S3_URI: s3_uri(s3_layout.COMPILED)},
             },
         )
         made.append(("model", model_name))
@@ -77,8 +76,8 @@ def create_endpoint(name: str, model_name: str, config_name: str, instance_type:
             AsyncInferenceConfig={
                 "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1},
                 "OutputConfig": {
-                    "S3OutputPath": s3_uri(ASYNC_OUTPUT_PREFIX),
-                    "S3FailurePath": s3_uri(ASYNC_FAILURE_PREFIX),
+                    "S3OutputPath": s3_uri(s3_layout.ASYNC_SUCCESS),
+                    "S3FailurePath": s3_uri(s3_layout.ASYNC_FAILURE),
                     "NotificationConfig": {"SuccessTopic": s.success_topic_arn, "ErrorTopic": s.error_topic_arn},
                 },
             },

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api_schema import s3_layout
 from api_schema.images import image_problem
 from api_schema.jobs import InferenceInput
 from api_schema.payload import error_message, field_path, parse_payload
@@ -31,18 +32,6 @@ from lambdas.settings import settings
 
 MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
 IDEMPOTENCY_SECONDS = 24 * 3600
-
-
-def input_key(job_id: str) -> str:
-    return f"inputs/{job_id}.json"
-
-
-def payload_key(job_id: str) -> str:
-    return f"inputs/{job_id}.payload.json"
-
-
-def output_prefix(job_id: str) -> str:
-    return f"outputs/{job_id}/"
 
 
 def to_inference(job: dict[str, Any]) -> Inference:
@@ -76,7 +65,7 @@ def _validated_input(job_id: str, task: str, payload: Any) -> tuple[InferenceInp
         raise InvalidInput.of(errors)
     warnings = [{"field": f"payload.{w.field}", "message": w.message} for w in parsed.warnings]
     return InferenceInput(job_id=job_id, task=task, payload=payload, models=models, output_bucket=storage.bucket(),
-                          output_prefix=output_prefix(job_id)), warnings
+                          output_prefix=s3_layout.output_prefix(job_id)), warnings
 
 
 def _deadline(seconds: int) -> int:
@@ -107,13 +96,13 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
         "task": request.task,
         "endpoint_name": request.endpoint_name,
         "created_at": jobs.now_iso(),
-        "input_key": input_key(job_id),
+        "input_key": s3_layout.input_key(job_id),
         "pending": jobs.PENDING,
     }
     if request.payload_upload:
         if request.payload is not None:
             raise InvalidInput("send either payload or payload_upload: true, not both", field="payload")
-        job.update(status="created", payload_key=payload_key(job_id),
+        job.update(status="created", payload_key=s3_layout.payload_key(job_id),
                    deadline=_deadline(settings().presign_expiry_seconds))
         jobs.create_job(job)
         upload_url = storage.presign_put(job["payload_key"])
@@ -211,7 +200,7 @@ def delete(caller: Caller, job_id: str) -> None:
     if job["status"] == "in_progress":
         raise Conflict(f"inference '{job_id}' is still in progress; delete it once it has ended", field="id")
     keys = [job["input_key"], *([job["payload_key"]] if job.get("payload_key") else [])]
-    keys += storage.keys_under(output_prefix(job_id))
+    keys += storage.keys_under(s3_layout.output_prefix(job_id))
     keys += [k for k in (storage.key_of(job.get(loc) or "") for loc in ("output_location", "failure_location")) if k]
     keys += [where(storage.bucket(), job_id).key for where in (async_output_location, async_failure_location)]
     storage.delete_keys(sorted(set(keys)))

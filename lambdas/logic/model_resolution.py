@@ -18,6 +18,7 @@ from api_schema.payload import ControlNetUnit, GenerationPayload, Txt2ImgPayload
 from api_schema.preprocessors import PREPROCESSORS
 from api_schema.prompt_tags import lora_tags, model_name_of
 from api_schema.upscalers import parse_upscaler
+from api_schema.webui_fields import unit_field
 from lambdas.data import models as data
 from lambdas.data.storage import bucket
 from lambdas.errors import FieldError, InvalidInput
@@ -92,7 +93,7 @@ def resolve_models(payload: GenerationPayload) -> ResolvedModels:
     units = payload.alwayson_scripts.controlnet.args if payload.alwayson_scripts.controlnet else []
     for index, unit in enumerate(units):
         if unit.enabled and unit.model not in controlnets:
-            field = f"payload.alwayson_scripts.controlnet.args.{index}.model"
+            field = f"payload.{unit_field(index, 'model')}"
             controlnets[unit.model] = resolver(unit.model, "controlnet", field)
 
     text = "\n".join(getattr(payload, field) for field in prompt_fields)
@@ -129,7 +130,7 @@ def missing_annotators(units: list[ControlNetUnit], available: set[str]) -> list
         missing = [name for name in PREPROCESSORS[unit.module].required if name not in available]
         if unit.enabled and missing:
             errors.append(FieldError(
-                f"payload.alwayson_scripts.controlnet.args.{index}.module",
+                f"payload.{unit_field(index, 'module')}",
                 f"preprocessor '{unit.module}' needs the annotator model(s) {', '.join(missing)}: upload them as "
                 "models of type annotator under those names, or run an inference image that bakes them in"))
     return errors

@@ -10,6 +10,7 @@ import math
 import uuid
 from typing import Any
 
+from api_schema import s3_layout
 from api_schema.model_types import MODEL_TYPES
 from api_schema.resources import (
     CompleteModelRequest,
@@ -46,7 +47,7 @@ def to_model(item: dict[str, Any]) -> Model:
 
 def create_model(caller: Caller, request: CreateModelRequest) -> CreateModelResponse:
     model_id = uuid.uuid4().hex
-    key = f"models/{request.type}/{model_id}/{request.filename}"
+    key = s3_layout.model_key(request.type, model_id, request.filename)
     part_size = part_size_for(request.size_bytes)
     upload_id = storage.start_multipart(key)
     item = {

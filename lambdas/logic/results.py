@@ -13,6 +13,7 @@ from enum import Enum
 
 from pydantic import ValidationError
 
+from api_schema import s3_layout
 from api_schema.jobs import InferenceFailure, InferenceManifest
 from lambdas.data.jobs import get_job, mark_failed, mark_succeeded
 from lambdas.data.results_store import ResultTooLarge, S3Location, exists, read_text
@@ -55,7 +56,7 @@ def _load_manifest(job_id: str, output: S3Location) -> InferenceManifest | str:
         return f"the endpoint's result {output} belongs to job {manifest.job_id!r}, not {job_id!r}"
     if not manifest.images:
         return "the endpoint reported success but produced no images"
-    prefix = f"outputs/{job_id}/"
+    prefix = s3_layout.output_prefix(job_id)
     outside = [key for key in manifest.images if not key.startswith(prefix)]
     if outside:
         return f"the endpoint's result names images outside {prefix}: {', '.join(outside)}"

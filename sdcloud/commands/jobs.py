@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from api_schema.samplers import SCHEDULE_TYPES
 from sdcloud.commands.common import client_of, console, table
 from sdcloud.payload_options import build_payload, load_payload
 from sdcloud_client import ApiError, SdCloudClient
@@ -23,7 +24,7 @@ EndpointOption = Annotated[str | None, typer.Option("--endpoint", "-e", envvar="
 PromptOption = Annotated[str | None, typer.Option("--prompt", "-p", help="<lora:name:weight> tags work")]
 NegativeOption = Annotated[str | None, typer.Option("--negative-prompt", "-n")]
 SamplerOption = Annotated[str | None, typer.Option("--sampler", help="WebUI sampler name, e.g. 'Euler a'")]
-SchedulerOption = Annotated[str | None, typer.Option(help="Automatic, Uniform, Karras, Exponential")]
+SchedulerOption = Annotated[str | None, typer.Option(help=", ".join(SCHEDULE_TYPES))]
 StepsOption = Annotated[int | None, typer.Option()]
 CfgOption = Annotated[float | None, typer.Option("--cfg-scale")]
 SizeOption = Annotated[int | None, typer.Option()]

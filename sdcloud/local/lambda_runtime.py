@@ -50,21 +50,23 @@ class LambdaContext:
 class LambdaFunction:
     """A handler given by its dotted path (`lambdas.api.app.handler`, imported on first use) or as a callable."""
 
-    def __init__(self, name: str, handler: str | Handler, timeout_s: float = 30.0, region: str = "us-east-1") -> None:
+    def __init__(self, name: str, handler: str | Handler, timeout_s: float = 30.0, region: str = "us-east-1",
+                 memory_mb: int = 1024) -> None:
         self.name = name
         self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
         self.region = region
         self._lock = threading.Lock()
-        self._path = handler if isinstance(handler, str) else ""
+        self.handler_path = handler if isinstance(handler, str) else ""
         self._handler: Handler | None = None if isinstance(handler, str) else handler
 
     def _load(self) -> Handler:
         if self._handler is None:
-            module_name, _, attribute = self._path.rpartition(".")
+            module_name, _, attribute = self.handler_path.rpartition(".")
             self._handler = getattr(importlib.import_module(module_name), attribute)
         return self._handler
 
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
             handler = self._load()
-            return handler(event, LambdaContext(self.name, self.timeout_s, self.region))
+            return handler(event, LambdaContext(self.name, self.timeout_s, self.region, self.memory_mb))

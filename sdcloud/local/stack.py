@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from lambdas.functions import LOCAL_FUNCTIONS
 from sdcloud.local.gateway import ApiGateway, GatewayServer
 from sdcloud.local.inference_host import InferenceHost
 from sdcloud.local.lambda_runtime import LambdaFunction
@@ -38,13 +39,6 @@ log = logging.getLogger(__name__)
 
 REGION = "us-east-1"
 PREFIX = "sdcloud"
-HANDLERS = {
-    "api": ("lambdas.api.app.handler", 30.0),
-    "authorizer": ("lambdas.authorizer.handler", 10.0),
-    "notifier": ("lambdas.notifier.handler", 60.0),
-    "endpoint-events": ("lambdas.endpoint_events.handler", 30.0),
-    "sweeper": ("lambdas.sweeper.handler", 300.0),
-}
 LOCAL_CONFIG = Path(".sdcloud") / "local.json"
 # The handlers' and ML libraries' own logs: quiet by default locally (set these variables to see more).
 LOG_DEFAULTS = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_SERVICE_NAME": "sdcloud-local",
@@ -69,8 +63,8 @@ class LocalStack:
         self.moto_url = ""
         self.sagemaker_runtime_url = ""
         self.resources: LocalResources | None = None
-        self.functions = {name: LambdaFunction(name, path, timeout, REGION)
-                          for name, (path, timeout) in HANDLERS.items()}
+        self.functions = {spec.name: LambdaFunction(spec.name, spec.handler, spec.timeout_s, REGION, spec.memory_mb)
+                          for spec in LOCAL_FUNCTIONS}
         self._host: InferenceHost | None = None
         self._host_lock = threading.Lock()
         self._saved_env: dict[str, str | None] = {}

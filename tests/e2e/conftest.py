@@ -18,7 +18,7 @@ from sdcloud.local.stack import LocalStack
 
 @pytest.fixture(scope="session")
 def sample_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from inference_image.sample_models import write_sample_models
+    from sdcloud_tools.sample_models import write_sample_models
 
     return write_sample_models(tmp_path_factory.mktemp("sample-models"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,6 +160,24 @@ def test_every_function_is_python312_arm64_traced_with_its_own_role(synthesized:
         assert len(props["Layers"]) == 1
         roles.add(props["Role"]["Fn::GetAtt"][0])
     assert len(roles) == len(HANDLERS)
+
+
+def test_the_local_stack_runs_every_function_with_the_deployed_timeout_and_memory(
+    synthesized: Synthesized, tmp_path: Path
+) -> None:
+    from sdcloud.local.stack import LocalStack
+
+    deployed = {
+        f["Properties"]["Handler"]: (f["Properties"]["Timeout"], f["Properties"]["MemorySize"])
+        for f in synthesized.of_type("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"].startswith("lambdas.")
+    }
+    # The first admin comes from a CloudFormation custom resource; the local stack writes it directly.
+    del deployed[HANDLERS["bootstrap_admin"]]
+
+    local = LocalStack(workdir=tmp_path).functions.values()
+
+    assert {f.handler_path: (f.timeout_s, f.memory_mb) for f in local} == deployed
 
 
 def test_every_function_log_group_has_a_retention(synthesized: Synthesized) -> None:

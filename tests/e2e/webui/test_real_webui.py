@@ -118,6 +118,7 @@ def test_install_adds_only_the_client_and_panel(webui: WebUI) -> None:
         "api_schema/__init__.py",
         "api_schema/controlnet_modes.py",
         "api_schema/model_types.py",
+        "api_schema/preprocessors.py",
         "api_schema/prompt_tags.py",
         "api_schema/samplers.py",
     }

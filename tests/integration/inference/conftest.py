@@ -14,8 +14,8 @@ import pytest
 from moto import mock_aws
 
 from inference_image.predictor import Predictor
-from inference_image.sample_models import REGISTRATION, write_sample_models
 from inference_image.settings import InferenceSettings
+from sdcloud_tools.sample_models import REGISTRATION, write_sample_models
 from tests.integration.inference.helpers import BUCKET, Server
 
 

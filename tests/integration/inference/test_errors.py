@@ -95,13 +95,13 @@ def test_controlnet_unit_faults(server, model_refs):
     body = failure_of(invoke(server, job(model_refs, cn_payload(image=None), job_id="cn-a", **cns)), 400)
     assert "an enabled ControlNet unit needs an image" in body["message"]
     body = failure_of(invoke(server, job(model_refs, cn_payload(model="other"), job_id="cn-b", **cns)), 400)
-    assert body["field"] == "payload.alwayson_scripts.controlnet.args[0].model"
+    assert body["field"] == "payload.alwayson_scripts.controlnet.args.0.model"
     body = failure_of(invoke(server, job(model_refs, cn_payload(module="openpose"), job_id="cn-c", **cns)), 400)
     assert "needs the annotator model(s) body_pose_model" in body["message"]
     body = failure_of(invoke(server, job(model_refs, cn_payload(module="segment"), job_id="cn-d", **cns)), 400)
     assert "unknown ControlNet preprocessor 'segment'" in body["message"]
     body = failure_of(invoke(server, job(model_refs, cn_payload(image="bm90IGFuIGltYWdl"), job_id="cn-e", **cns)), 400)
-    assert body["field"] == "alwayson_scripts.controlnet.args[0].image"
+    assert body["field"] == "alwayson_scripts.controlnet.args.0.image"
 
 
 def test_body_that_is_not_a_job(server):

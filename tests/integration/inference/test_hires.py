@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_image.sample_models import write_checkpoint
+from sdcloud_tools.sample_models import write_checkpoint
 from tests.integration.inference.helpers import BASE, BUCKET, b64_png, image_of, invoke, job, scene
 
 FAST = {**BASE, "steps": 2}

@@ -10,9 +10,9 @@ import pytest
 import torch
 from moto import mock_aws
 
-from inference_image.benchmarks.models import build_pipeline
 from inference_image.fast import FastOptions, FastRunner
 from inference_image.fast.aot import BuildOptions
+from sdcloud_tools.benchmarks.models import build_pipeline
 
 SIZE = 32
 # the text encoder has a graph tier only (no artifact): see fast/runner.py

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from inference_image.benchmarks.models import build_pipeline, control_image
 from inference_image.fast import FastOptions, FastRunner
 from inference_image.fast.aot import BuildOptions
+from sdcloud_tools.benchmarks.models import build_pipeline, control_image
 
 SIZE = 32
 # the text encoder has a graph tier only (no artifact): see fast/runner.py

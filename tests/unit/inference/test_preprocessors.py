@@ -67,7 +67,7 @@ def test_network_preprocessors_on_random_weights(pre, tmp_path):
 
 
 def test_openpose_with_hands_on_the_sample_weights(pre, tmp_path):
-    from inference_image.sample_models import write_sample_models
+    from sdcloud_tools.sample_models import write_sample_models
 
     models = write_sample_models(tmp_path)
     files = {"body_pose_model": models["openpose_body"], "hand_pose_model": models["openpose_hand"]}
@@ -88,7 +88,7 @@ def test_pixel_perfect_matches_the_extension():
 
 
 def test_sample_models_are_deterministic(tmp_path):
-    from inference_image.sample_models import REGISTRATION, write_sample_models
+    from sdcloud_tools.sample_models import REGISTRATION, write_sample_models
 
     first = write_sample_models(tmp_path / "a")
     second = write_sample_models(tmp_path / "b")

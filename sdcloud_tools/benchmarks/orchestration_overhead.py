@@ -10,7 +10,7 @@ load, inference, PNG upload). What remains is the API handler, the input in S3, 
 async queue, the output object, SNS -> SQS, the SQS poll and the notifier. A warm-up job (first pipeline
 load) is not counted.
 
-    PYTHONPATH=. python benchmarks/orchestration_overhead.py --jobs 50
+    python -m sdcloud_tools.benchmarks.orchestration_overhead --jobs 50
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
 
-    from inference_image.sample_models import write_sample_models
     from lambdas.data.jobs import get_job
     from sdcloud.local.stack import LocalStack
     from sdcloud_client import SdCloudClient
+    from sdcloud_tools.sample_models import write_sample_models
 
     with LocalStack(port=0, device=args.device) as stack, tempfile.TemporaryDirectory() as directory:
         client = SdCloudClient(stack.api_url, stack.api_key)

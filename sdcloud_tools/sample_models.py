@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from inference_image.ldm_layout import checkpoint_to_ldm, controlnet_to_ldm, vae_to_ldm
+from sdcloud_tools.ldm_layout import checkpoint_to_ldm, controlnet_to_ldm, vae_to_ldm
 
 LEVELS, LAYERS = 4, 2
 WIDTH = 32
@@ -217,6 +217,6 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m inference_image.sample_models DIR")
+        raise SystemExit("usage: python -m sdcloud_tools.sample_models DIR")
     for key, path in write_sample_models(Path(sys.argv[1])).items():
         print(f"{key}\t{REGISTRATION[key][0]}\t{REGISTRATION[key][1]}\t{path}")

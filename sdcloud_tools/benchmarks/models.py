@@ -251,7 +251,7 @@ def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Pa
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from inference_image.ldm_layout import checkpoint_to_ldm
+    from sdcloud_tools.ldm_layout import checkpoint_to_ldm
 
     torch.manual_seed(seed)
     with torch.device(device):
@@ -267,7 +267,7 @@ def write_sd15_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Pa
     """A 0.7 GB fp16 SD 1.5 ControlNet with random weights in the WebUI layout (`control_model.*`)."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
-    from inference_image.ldm_layout import controlnet_to_ldm
+    from sdcloud_tools.ldm_layout import controlnet_to_ldm
 
     torch.manual_seed(seed)
     with torch.device(device):

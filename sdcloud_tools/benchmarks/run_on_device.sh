@@ -1,6 +1,6 @@
 #!/bin/bash
 # The benchmark on a GPU machine, from the repository root (see RESULTS.md, "Reproduce"):
-#   bash inference_image/benchmarks/run_on_device.sh MAIN_TIMEOUT WARM_TIMEOUT [bench main arguments...]
+#   bash sdcloud_tools/benchmarks/run_on_device.sh MAIN_TIMEOUT WARM_TIMEOUT [bench main arguments...]
 # e.g. `... 590 0 --arch sdxl --variants torch-compile,compiled --levers compiled-cudnn,compiled-vae32`.
 # $WHEELS (default .gpu/wheels) holds what the GPU image lacks (diffusers, open-clip-torch, the server's
 # packages). The warm phase (SD 1.5 only) runs when WARM_TIMEOUT is not 0; the server's cold start is
@@ -25,7 +25,7 @@ main_timeout=$1 warm_timeout=$2
 shift 2
 if [ "$main_timeout" != 0 ]; then
   BENCH_PROCESS_START=$(date +%s.%N) BENCH_DEADLINE_S=$((main_timeout - 25)) timeout "$main_timeout" \
-    python3 -m inference_image.benchmarks.bench main --out "$OUT" --work "$WORK" "$@" 2>&1 \
+    python3 -m sdcloud_tools.benchmarks.bench main --out "$OUT" --work "$WORK" "$@" 2>&1 \
     | grep -v -E "safety checker|float32|deprecat" | tee "$OUT/main.log"
   ls -la "$WORK/artifacts" | tee "$OUT/artifacts.txt"
   grep -h "compile" "$WORK"/artifacts/*.log >>"$OUT/artifacts.txt"
@@ -34,5 +34,5 @@ fi
 # A fresh process; drop the page cache where allowed, so the checkpoint is read from disk
 sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null && echo "page cache dropped" | tee -a "$OUT/env.txt"
 # (with the container's own Inductor settings: the compile-thread cap above is for the builds of `main`)
-BENCH_PROCESS_START=$(date +%s.%N) timeout "$warm_timeout" env -u TORCHINDUCTOR_COMPILE_THREADS python3 -m inference_image.benchmarks.bench warm --out "$OUT" \
+BENCH_PROCESS_START=$(date +%s.%N) timeout "$warm_timeout" env -u TORCHINDUCTOR_COMPILE_THREADS python3 -m sdcloud_tools.benchmarks.bench warm --out "$OUT" \
   --work "$WORK" 2>&1 | grep -v -E "safety checker|float32|deprecat" | tee "$OUT/warm.log"

@@ -1,7 +1,7 @@
 """Plain diffusers against the fast path, in one process on one GPU (issues 4, 8 and 18).
 
-    python -m inference_image.benchmarks.bench main --arch sd15|sdxl --out DIR --work DIR/work
-    python -m inference_image.benchmarks.bench warm --out DIR --work DIR/work
+    python -m sdcloud_tools.benchmarks.bench main --arch sd15|sdxl --out DIR --work DIR/work
+    python -m sdcloud_tools.benchmarks.bench warm --out DIR --work DIR/work
 
 `main` builds SD 1.5- or SDXL-architecture pipelines with random weights (fp16, 512x512 or 1024x1024,
 30 steps, CFG 7, DPM++ 2M Karras, end to end to PIL images), builds the compiled artifacts every variant
@@ -35,7 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference_image.benchmarks.models import (
+from inference_image.fast import FastOptions, FastRunner
+from inference_image.fast.aot import ATTENTION, BuildOptions
+from sdcloud_tools.benchmarks.models import (
     XL_ARCHS,
     assemble,
     build_pipeline,
@@ -43,8 +45,6 @@ from inference_image.benchmarks.models import (
     scheduler,
     write_sd15_checkpoint,
 )
-from inference_image.fast import FastOptions, FastRunner
-from inference_image.fast.aot import ATTENTION, BuildOptions
 
 CFG = 7.0
 # seconds from process start after which no compile or timed row starts (the device's command limit)
@@ -320,7 +320,7 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
     if setup.arch == "sd15":
         write_sd15_checkpoint(work / "checkpoint.safetensors", setup.device)
     elif checkpoint:
-        from inference_image.sample_models import write_sample_models
+        from sdcloud_tools.sample_models import write_sample_models
 
         write_sample_models(work / "samples")["checkpoint"].replace(work / "checkpoint.safetensors")
     report.update(build_artifacts(setup, bench, work, plan, checkpoint))

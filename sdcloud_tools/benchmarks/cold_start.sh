@@ -2,7 +2,7 @@
 # Cold start of the inference container's server: process start to GET /ping answering 200, and to its
 # libraries (torch, diffusers...) loaded, twice (the first start also compiles the carried packages'
 # bytecode, which a built image has done already).
-#   bash inference_image/benchmarks/cold_start.sh   (from the repository root, on the GPU machine)
+#   bash sdcloud_tools/benchmarks/cold_start.sh   (from the repository root, on the GPU machine)
 # .gpu/wheels: diffusers, peft, open-clip-torch; .gpu/serve-wheels: the server's own dependencies.
 set -u
 OUT=${OUT:-out}

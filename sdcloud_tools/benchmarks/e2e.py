@@ -2,8 +2,8 @@
 notifier, on the local stack (`sdcloud local up`'s `LocalStack`, in this process), with full-size
 random-weight SD 1.5 models uploaded through the API.
 
-    python -m inference_image.benchmarks.e2e --out DIR [--device cuda] [--queued 20]
-    python -m inference_image.benchmarks.e2e --out DIR --smoke      # tiny models on the CPU: checks the script
+    python -m sdcloud_tools.benchmarks.e2e --out DIR [--device cuda] [--queued 20]
+    python -m sdcloud_tools.benchmarks.e2e --out DIR --smoke      # tiny models on the CPU: checks the script
 
 Phases: upload the checkpoint (2 GB) and a ControlNet (0.7 GB) in the WebUI layout; one job of each kind
 (txt2img, img2img, txt2img with two ControlNet units) while the container loads and builds its compiled
@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from inference_image.benchmarks.models import control_image, write_sd15_checkpoint, write_sd15_controlnet
+from sdcloud_tools.benchmarks.models import control_image, write_sd15_checkpoint, write_sd15_controlnet
 
 ENDPOINT = "bench"
 
@@ -144,7 +144,7 @@ def run(
         user = SdCloudClient(stack.api_url, admin.create_user("bench", "user")["api_key"])
         models = stack.workdir / "bench-models"
         if smoke:
-            from inference_image.sample_models import write_sample_models
+            from sdcloud_tools.sample_models import write_sample_models
 
             paths = write_sample_models(models)
             files = {"checkpoint": paths["checkpoint"], "controlnet": paths["controlnet"]}
