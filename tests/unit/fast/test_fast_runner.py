@@ -335,7 +335,8 @@ def test_the_task_pipeline_of_a_half_precision_checkpoint_stays_in_half_precisio
     from types import SimpleNamespace
 
     from api_schema.payload import parse_payload
-    from inference_image.generation import prepare_inputs, task_of, task_pipeline
+    from inference_image.generation import task_of, task_pipeline
+    from inference_image.inputs import prepare_inputs
 
     base = build_pipeline("tiny", controlnets=units, dtype=torch.float16)
     nets = [base.controlnet] if units else []
