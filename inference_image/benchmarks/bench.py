@@ -88,23 +88,33 @@ class Setup:
         """graphs: CUDA graphs of the eager modules; compiled[-lever]: of the ahead-of-time compiled artifacts."""
         if variant == "graphs":
             return FastOptions(backend=self.backend, compile="off")  # type: ignore[arg-type]
-        lever = variant.partition("-")[2]
-        if variant.partition("-")[0] != "compiled" or lever not in LEVERS:
+        chosen = [lever for lever in variant.partition("-")[2].split("+") if lever]
+        if variant.partition("-")[0] != "compiled" or any(lever not in LEVERS for lever in chosen):
             raise ValueError(f"unknown variant {variant!r}")
-        build = BuildOptions(backend=self.compile_backend, attention=lever if lever in ATTENTION else "default")
+        attention = [lever for lever in chosen if lever in ATTENTION]
+        build = BuildOptions(
+            backend=self.compile_backend,
+            attention=attention[0] if attention else "default",
+            fuse_qkv="qkv" in chosen,
+            precision="fp8" if "fp8" in chosen else "default",
+            tuning=next((LEVERS[lever] for lever in chosen if lever in ("cdt", "autotune")), "default"),
+        )
         return FastOptions(
             backend=self.backend,  # type: ignore[arg-type]
             compile="background",
             artifact_dir=work / "artifacts",
             build=build,
             build_workers=int(os.environ.get("BENCH_BUILD_WORKERS", "8")),
-            vae_decode="float32" if lever == "vae32" else "auto",
+            vae_decode="float32" if "vae32" in chosen else "auto",
         )
 
 
-# compiled-<lever>: "" (the container's choices), an SDPA backend fixed in the artifacts, or "vae32" (an
-# upcast VAE decodes in float32, as diffusers does, instead of half precision with the float32 fallback)
-LEVERS = ("", *ATTENTION, "vae32")
+# compiled-<lever>[+<lever>...]: nothing (the container's choices), an SDPA backend fixed in the artifacts,
+# "vae32" (an upcast VAE decodes in float32, as diffusers does, instead of half precision with the float32
+# fallback), "qkv" (fused QKV projections), "fp8" (torchao's float8 dynamic quantization of the UNet's linear
+# layers), "cdt" / "autotune" (Inductor's coordinate-descent tuning / max-autotune)
+LEVERS = {**{name: name for name in ATTENTION}, "vae32": "", "qkv": "", "fp8": ""}
+LEVERS |= {"cdt": "cdt", "autotune": "max-autotune"}  # the Inductor tuning each names
 PEER = "torch-compile"
 
 
@@ -117,6 +127,7 @@ class Row:
     s_image: float
     first_call_s: float
     ratio: float = 1.0
+    peer_ratio: float = 0.0  # the peer's s/image over this row's (0: no peer row)
     psnr_db: float = math.inf
     nan: bool = False
     tiers: str = ""
@@ -150,6 +161,8 @@ class Bench:
         self.units = units
         self.pipes: dict[str, Any] = {}
         self.peer_pipes: dict[str, Any] = {}
+        self.lever_pipes: dict[tuple[str, bool, str], Any] = {}
+        self.lever_unets: dict[tuple[bool, str], Any] = {}
         self.controls = [control_image(setup.size, setup.size, seed=i) for i in range(units)]
 
     def build(self, seed: int = 0) -> None:
@@ -169,6 +182,25 @@ class Bench:
             self.pipes["cn1"] = assemble(parts, nets[0])
         if len(nets) > 1:
             self.pipes["cn2"] = assemble(parts, MultiControlNetModel(nets))
+
+    def pipe_for(self, config: str, options: FastOptions | None = None) -> Any:
+        """The pipeline of `config` for a variant; where its levers change the UNet in place (fused QKV, fp8),
+        with a copy of the UNet made for those levers, so that every other row keeps the original."""
+        build = options.build if options is not None else None
+        if build is None or (not build.fuse_qkv and build.precision == "default"):
+            return self.pipes[config]
+        key = (config, build.fuse_qkv, build.precision)
+        if key not in self.lever_pipes:
+            import copy
+
+            unet_key = key[1:]
+            if unet_key not in self.lever_unets:
+                self.lever_unets[unet_key] = copy.deepcopy(self.pipes["txt2img"].unet)
+            pipe = self.pipes[config]
+            parts = {k: v for k, v in pipe.components.items() if k != "controlnet"}
+            parts["unet"] = self.lever_unets[unet_key]
+            self.lever_pipes[key] = assemble(parts, getattr(pipe, "controlnet", None))
+        return self.lever_pipes[key]
 
     def peer(self, config: str) -> Any:
         """The pipeline of `config` with the plain `torch.compile` peer's UNet: a copy in channels_last under
@@ -251,12 +283,13 @@ def environment() -> dict[str, str]:
 
 
 def print_table(rows: list[Row]) -> str:
-    head = "| config | batch | variant | it/s | s/image | images/s | x plain | PSNR dB | NaN | first call s |"
-    lines = [head, "|" + "---|" * 10]
+    head = "| config | batch | variant | it/s | s/image | images/s | x plain | x peer | PSNR dB | NaN | first call s |"
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
+        peer = f"{r.peer_ratio:.2f}" if r.peer_ratio else ""
         lines.append(
             f"| {r.config} | {r.batch} | {r.variant} | {r.it_s:.1f} | {r.s_image:.3f} "
-            f"| {1 / r.s_image:.2f} | {r.ratio:.2f} | {r.psnr_db:.1f} | {r.nan} | {r.first_call_s:.1f} |"
+            f"| {1 / r.s_image:.2f} | {r.ratio:.2f} | {peer} | {r.psnr_db:.1f} | {r.nan} | {r.first_call_s:.1f} |"
         )
     table = "\n".join(lines)
     print(table, flush=True)
@@ -282,7 +315,7 @@ def build_artifacts(
     config, timed); then wait for all: no build or compile overlaps a timed call."""
     started = time.perf_counter()
     runners = {v: FastRunner(setup.options(v, work)) for v in {v for v, _, _ in plan} if v.startswith("compiled")}
-    calls = [(runners[v], bench.pipes[c], c, b) for v, c, b in plan if v in runners]
+    calls = [(runners[v], bench.pipe_for(c, runners[v].options), c, b) for v, c, b in plan if v in runners]
     if checkpoint and "compiled" in runners:
         calls += [(runners["compiled"], checkpoint_pipeline(setup, work), "txt2img", 1)]
     for runner, pipe, config, batch in calls:
@@ -362,6 +395,9 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
         save()
     if runner is not None:
         runner.close()
+    peers = {(r.config, r.batch): r.s_image for r in rows if r.variant == PEER}
+    for r in rows:
+        r.peer_ratio = peers[(r.config, r.batch)] / r.s_image if (r.config, r.batch) in peers else 0.0
     save()
     (out / "main_table.md").write_text(print_table(rows))
     return rows
@@ -374,7 +410,7 @@ def call_of(bench: Bench, variant: str, runner: FastRunner | None) -> Callable[.
     if variant == PEER:
         return lambda config, **kw: bench.peer(config)(**kw)
     assert runner is not None
-    return lambda config, **kw: runner.run(bench.pipes[config], **kw)
+    return lambda config, **kw: runner.run(bench.pipe_for(config, runner.options), **kw)
 
 
 def make_plan(
