@@ -318,8 +318,13 @@ def build_artifacts(
     calls = [(runners[v], bench.pipe_for(c, runners[v].options), c, b) for v, c, b in plan if v in runners]
     if checkpoint and "compiled" in runners:
         calls += [(runners["compiled"], checkpoint_pipeline(setup, work), "txt2img", 1)]
+    failures = []
     for runner, pipe, config, batch in calls:
-        runner.run(pipe, **bench.kwargs(config, batch, 0, "pil", steps=2))
+        try:
+            runner.run(pipe, **bench.kwargs(config, batch, 0, "pil", steps=2))
+        except Exception as exc:  # a lever that fails here fails its timed rows too; keep the others
+            print(f"{config} b{batch} with {runner.options.build}: {exc!r}", flush=True)
+            failures.append(repr(exc))
     peer_first: dict[str, float] = {}
     for _, config, batch in [p for p in plan if p[0] == PEER]:
         if time_left() < (240 if setup.xl else 90):  # a compile takes minutes (SDXL): leave time to the timed rows
@@ -329,7 +334,6 @@ def build_artifacts(
         seconds, _ = _timed(lambda: pipe(**kwargs))  # noqa: B023 (called at once)
         peer_first[f"{config}:{batch}"] = seconds
         print(f"peer {config} b{batch}: first call (compile) {seconds:.1f} s", flush=True)
-    failures = []
     for runner in runners.values():
         runner.wait_for_compiles()
         runner.close()

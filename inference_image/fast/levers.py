@@ -7,8 +7,8 @@ levers create, so both sides must agree; the levers are part of the artifact's k
   views into the fused matrix, so a LoRA fused into them in place (`pipe.fuse_lora`, peft's merge) reaches
   the fused projection too, and unfusing restores both. Where the views were broken (a merge that
   re-allocates), the fused matrix is rebuilt from them before the next call.
-- `precision="fp8"`: torchao's float8 dynamic quantization (per-row scales) of the UNet's large linear
-  layers. Quality-changing, hence an explicit option (`InferenceSettings.fast_precision`); the quantized
+- `precision="fp8"`: torchao's float8 dynamic quantization (per-tensor scales for float16 weights) of the
+  UNet's large linear layers. Quality-changing, hence an explicit option (`InferenceSettings.fast_precision`); the quantized
   weights replace the half-precision ones, so a LoRA cannot be fused into such a UNet afterwards.
 """
 
@@ -121,7 +121,7 @@ def quantize_fp8(module: torch.nn.Module) -> None:
     """torchao's float8 dynamic quantization of the linear layers over the image tokens: not the time
     embeddings (2 rows), not the cross-attention's keys and values (77 rows), not the parts of fused
     projections (unused once fused)."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
 
     unused = {
         f"{name}.{part}"
@@ -140,7 +140,9 @@ def quantize_fp8(module: torch.nn.Module) -> None:
             return False
         return linear.in_features >= 320 and linear.out_features >= 320
 
-    quantize_(module, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()), filter_fn=wanted)
+    # torchao's per-row scales take bfloat16 weights only: a float16 UNet gets one scale per tensor
+    granularity = PerRow() if next(module.parameters()).dtype == torch.bfloat16 else PerTensor()
+    quantize_(module, Float8DynamicActivationFloat8WeightConfig(granularity=granularity), filter_fn=wanted)
 
 
 def tensor_ptr(tensor: torch.Tensor) -> int:
