@@ -8,8 +8,8 @@ levers create, so both sides must agree; the levers are part of the artifact's k
   the fused projection too, and unfusing restores both. Where the views were broken (a merge that
   re-allocates), the fused matrix is rebuilt from them before the next call.
 - `precision="fp8"`: torchao's float8 dynamic quantization (per-tensor scales for float16 weights) of the
-  UNet's large linear layers. Quality-changing, hence an explicit option (`InferenceSettings.fast_precision`); the quantized
-  weights replace the half-precision ones, so a LoRA cannot be fused into such a UNet afterwards.
+  UNet's large linear layers. Quality-changing, hence an explicit option (`InferenceSettings.fast_precision`);
+  the quantized weights replace the half-precision ones, so a LoRA cannot be fused into such a UNet afterwards.
 """
 
 from __future__ import annotations
