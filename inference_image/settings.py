@@ -21,6 +21,7 @@ _ENV = {
     "fast_path": "SDCLOUD_FAST_PATH",
     "compiled_dir": "SDCLOUD_COMPILED_DIR",
     "compiled_s3_uri": "SDCLOUD_COMPILED_S3_URI",
+    "fast_precision": "SDCLOUD_FAST_PRECISION",
 }
 
 
@@ -49,6 +50,11 @@ class InferenceSettings(BaseModel):
         None,
         pattern=r"^s3://[^/]+(/.*)?$",
         description="s3://bucket/prefix where instances share compiled artifacts: pulled at start, pushed when built",
+    )
+    fast_precision: Literal["default", "fp8"] = Field(
+        "default",
+        description="fp8: the UNet's linear layers in float8 (torchao dynamic quantization) on the compiled fast path; "
+        "changes the images slightly (RESULTS.md reports the PSNR) and takes no LoRA",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 
