@@ -55,8 +55,14 @@ def runner_for(settings: InferenceSettings) -> Runner:
     if settings.fast_path == "off":
         return run_pipeline
     from inference_image.fast import FastOptions, FastRunner
+    from inference_image.fast.aot import BuildOptions
 
     if settings.fast_path == "graphs":
         return FastRunner(FastOptions(compile="off"))
-    options = FastOptions(compile="background", artifact_dir=settings.artifact_dir, mirror_uri=settings.compiled_s3_uri)
+    options = FastOptions(
+        compile="background",
+        artifact_dir=settings.artifact_dir,
+        mirror_uri=settings.compiled_s3_uri,
+        build=BuildOptions(precision=settings.fast_precision),
+    )
     return FastRunner(options)

@@ -23,6 +23,7 @@ _ENV = {
     "fast_path": env.FAST_PATH,
     "compiled_dir": env.COMPILED_DIR,
     "compiled_s3_uri": env.COMPILED_S3_URI,
+    "fast_precision": env.FAST_PRECISION,
 }
 
 
@@ -51,6 +52,11 @@ class InferenceSettings(BaseModel):
         None,
         pattern=r"^s3://[^/]+(/.*)?$",
         description="s3://bucket/prefix where instances share compiled artifacts: pulled at start, pushed when built",
+    )
+    fast_precision: Literal["default", "fp8"] = Field(
+        "default",
+        description="fp8: the UNet's linear layers in float8 (torchao dynamic quantization) on the compiled fast path; "
+        "changes the images slightly (RESULTS.md reports the PSNR) and takes no LoRA",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.utils._pytree as pytree
 
+from inference_image.fast import levers
 from inference_image.fast.graphs import weak_call
 
 if TYPE_CHECKING:
@@ -82,10 +83,21 @@ ATTENTION = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION", "efficient"
 @dataclass(frozen=True)
 class BuildOptions:
     """Compile choices; part of every artifact's key. Tests use backend "eager" (no Inductor).
-    `attention`: "default" (PyTorch's choice) or one SDPA backend of `ATTENTION`, fixed in the artifact."""
+    `attention`: "default" (PyTorch's choice) or one SDPA backend of `ATTENTION`, fixed in the artifact;
+    `fuse_qkv`, `precision` ("default" or "fp8"): the UNet's levers (`levers.py`), applied to the serving
+    module too; `tuning`: Inductor's ("default", "cdt", "max-autotune"; `levers.configure_inductor`)."""
 
     backend: str = "inductor"
     attention: str = "default"
+    fuse_qkv: bool = False
+    precision: str = "default"
+    tuning: str = "default"
+
+    def key(self) -> dict[str, Any]:
+        """What names an artifact: fields at their defaults are left out, so that adding a lever keeps the
+        names of the artifacts already built."""
+        values, defaults = asdict(self), asdict(BuildOptions())
+        return {k: v for k, v in values.items() if k in ("backend", "attention") or v != defaults[k]}
 
 
 def device_name(device: torch.device) -> str:
@@ -94,7 +106,7 @@ def device_name(device: torch.device) -> str:
 
 
 def artifact_name(recipe: Recipe, signature: str, options: BuildOptions, device: torch.device) -> str:
-    facts = [asdict(recipe), signature, asdict(options), torch.__version__, device_name(device)]
+    facts = [asdict(recipe), signature, options.key(), torch.__version__, device_name(device)]
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:24]
     kind = recipe.cls.rpartition(".")[2] + (f"-{recipe.attr}" if recipe.attr else "")
     return f"{kind}-{digest}.pt"
@@ -225,7 +237,9 @@ def build(request_path: Path) -> Path:
     inputs = [t.to(device) if isinstance(t, torch.Tensor) else t for t in request["inputs"]]
     args, kwargs = pytree.tree_unflatten(inputs, pytree.treespec_loads(request["spec"]))
     module = recipe.build(device)
+    levers.apply(module, options)
     inductor_config.conv_1x1_as_mm = True  # the diffusers guide's choice for UNets
+    levers.configure_inductor(options.tuning)
     started = time.perf_counter()
     compiler: Any = torch.compile(
         module,

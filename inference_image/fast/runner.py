@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import torch
 
+from inference_image.fast import levers
 from inference_image.fast.aot import ArtifactSource, BuildOptions, Recipe
 from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory, weak_call
 from inference_image.fast.mirror import ArtifactMirror
@@ -113,6 +114,9 @@ class FastRunner:
         with self._call_lock:
             reason = self._plain_reason(pipe)
             if reason:
+                unet = getattr(pipe, "unet", None)
+                if unet is not None:  # fused projections would skip adapters on to_q/to_k/to_v
+                    levers.unfuse_qkv(unet)
                 self.last = RunInfo(path="plain", reason=reason)
                 yield
                 return
@@ -258,7 +262,8 @@ class FastRunner:
         recipe = Recipe.of(owner, attr, self.options.channels_last)
         if recipe is None:
             return None
-        return ArtifactSource(module, recipe, self.options.build, self.options.artifact_dir, self._mirror)
+        build = levers.effective(self.options.build, module)
+        return ArtifactSource(module, recipe, build, self.options.artifact_dir, self._mirror)
 
     @contextlib.contextmanager
     def _half_vae(
@@ -281,10 +286,10 @@ class FastRunner:
             yield
 
     def _prepare(self, module: torch.nn.Module) -> None:
-        if module in self._prepared:
-            return
-        if self.options.channels_last:
+        if module not in self._prepared and self.options.channels_last:
             module.to(memory_format=torch.channels_last)
+        # the UNet's levers; each call, since fused projections re-fuse where a LoRA merge broke their views
+        levers.apply(module, self.options.build)
         self._prepared.add(module)
 
     def _graph_factory(self) -> GraphFactory:
@@ -323,7 +328,7 @@ def _weights_fingerprint(module: torch.nn.Module) -> int:
     """The base weights' addresses, which the graphs hold. LoRA adapter weights are left out: a fused
     LoRA is added into the base weights in place, so the graphs stay valid (no recapture, no compile),
     and unfused ones send the call to the plain path."""
-    return hash(tuple(p.data_ptr() for name, p in module.named_parameters() if "lora_" not in name))
+    return hash(tuple(levers.tensor_ptr(p) for name, p in module.named_parameters() if "lora_" not in name))
 
 
 def _has_unfused_lora(module: torch.nn.Module) -> bool:

@@ -20,6 +20,7 @@ JSON under --out.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gc
 import json
 import logging
@@ -88,23 +89,33 @@ class Setup:
         """graphs: CUDA graphs of the eager modules; compiled[-lever]: of the ahead-of-time compiled artifacts."""
         if variant == "graphs":
             return FastOptions(backend=self.backend, compile="off")  # type: ignore[arg-type]
-        lever = variant.partition("-")[2]
-        if variant.partition("-")[0] != "compiled" or lever not in LEVERS:
+        chosen = [lever for lever in variant.partition("-")[2].split("+") if lever]
+        if variant.partition("-")[0] != "compiled" or any(lever not in LEVERS for lever in chosen):
             raise ValueError(f"unknown variant {variant!r}")
-        build = BuildOptions(backend=self.compile_backend, attention=lever if lever in ATTENTION else "default")
+        attention = [lever for lever in chosen if lever in ATTENTION]
+        build = BuildOptions(
+            backend=self.compile_backend,
+            attention=attention[0] if attention else "default",
+            fuse_qkv="qkv" in chosen,
+            precision="fp8" if "fp8" in chosen else "default",
+            tuning=next((LEVERS[lever] for lever in chosen if lever in ("cdt", "autotune")), "default"),
+        )
         return FastOptions(
             backend=self.backend,  # type: ignore[arg-type]
             compile="background",
             artifact_dir=work / "artifacts",
             build=build,
             build_workers=int(os.environ.get("BENCH_BUILD_WORKERS", "8")),
-            vae_decode="float32" if lever == "vae32" else "auto",
+            vae_decode="float32" if "vae32" in chosen else "auto",
         )
 
 
-# compiled-<lever>: "" (the container's choices), an SDPA backend fixed in the artifacts, or "vae32" (an
-# upcast VAE decodes in float32, as diffusers does, instead of half precision with the float32 fallback)
-LEVERS = ("", *ATTENTION, "vae32")
+# compiled-<lever>[+<lever>...]: nothing (the container's choices), an SDPA backend fixed in the artifacts,
+# "vae32" (an upcast VAE decodes in float32, as diffusers does, instead of half precision with the float32
+# fallback), "qkv" (fused QKV projections), "fp8" (torchao's float8 dynamic quantization of the UNet's linear
+# layers), "cdt" / "autotune" (Inductor's coordinate-descent tuning / max-autotune)
+LEVERS = {**{name: name for name in ATTENTION}, "vae32": "", "qkv": "", "fp8": ""}
+LEVERS |= {"cdt": "cdt", "autotune": "max-autotune"}  # the Inductor tuning each names
 PEER = "torch-compile"
 
 
@@ -117,6 +128,7 @@ class Row:
     s_image: float
     first_call_s: float
     ratio: float = 1.0
+    peer_ratio: float = 0.0  # the peer's s/image over this row's (0: no peer row)
     psnr_db: float = math.inf
     nan: bool = False
     tiers: str = ""
@@ -150,6 +162,8 @@ class Bench:
         self.units = units
         self.pipes: dict[str, Any] = {}
         self.peer_pipes: dict[str, Any] = {}
+        self.lever_pipes: dict[tuple[str, bool, str], Any] = {}
+        self.lever_unets: dict[tuple[bool, str], Any] = {}
         self.controls = [control_image(setup.size, setup.size, seed=i) for i in range(units)]
 
     def build(self, seed: int = 0) -> None:
@@ -169,6 +183,25 @@ class Bench:
             self.pipes["cn1"] = assemble(parts, nets[0])
         if len(nets) > 1:
             self.pipes["cn2"] = assemble(parts, MultiControlNetModel(nets))
+
+    def pipe_for(self, config: str, options: FastOptions | None = None) -> Any:
+        """The pipeline of `config` for a variant; where its levers change the UNet in place (fused QKV, fp8),
+        with a copy of the UNet made for those levers, so that every other row keeps the original."""
+        build = options.build if options is not None else None
+        if build is None or (not build.fuse_qkv and build.precision == "default"):
+            return self.pipes[config]
+        key = (config, build.fuse_qkv, build.precision)
+        if key not in self.lever_pipes:
+            import copy
+
+            unet_key = key[1:]
+            if unet_key not in self.lever_unets:
+                self.lever_unets[unet_key] = copy.deepcopy(self.pipes["txt2img"].unet)
+            pipe = self.pipes[config]
+            parts = {k: v for k, v in pipe.components.items() if k != "controlnet"}
+            parts["unet"] = self.lever_unets[unet_key]
+            self.lever_pipes[key] = assemble(parts, getattr(pipe, "controlnet", None))
+        return self.lever_pipes[key]
 
     def peer(self, config: str) -> Any:
         """The pipeline of `config` with the plain `torch.compile` peer's UNet: a copy in channels_last under
@@ -251,12 +284,13 @@ def environment() -> dict[str, str]:
 
 
 def print_table(rows: list[Row]) -> str:
-    head = "| config | batch | variant | it/s | s/image | images/s | x plain | PSNR dB | NaN | first call s |"
-    lines = [head, "|" + "---|" * 10]
+    head = "| config | batch | variant | it/s | s/image | images/s | x plain | x peer | PSNR dB | NaN | first call s |"
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
+        peer = f"{r.peer_ratio:.2f}" if r.peer_ratio else ""
         lines.append(
             f"| {r.config} | {r.batch} | {r.variant} | {r.it_s:.1f} | {r.s_image:.3f} "
-            f"| {1 / r.s_image:.2f} | {r.ratio:.2f} | {r.psnr_db:.1f} | {r.nan} | {r.first_call_s:.1f} |"
+            f"| {1 / r.s_image:.2f} | {r.ratio:.2f} | {peer} | {r.psnr_db:.1f} | {r.nan} | {r.first_call_s:.1f} |"
         )
     table = "\n".join(lines)
     print(table, flush=True)
@@ -278,29 +312,37 @@ def build_artifacts(
     setup: Setup, bench: Bench, work: Path, plan: list[tuple[str, str, int]], checkpoint: bool
 ) -> dict[str, Any]:
     """Queue every artifact the timed runs need (a 2-step call per (variant, config) on the graph tier
-    starts the builds), the checkpoint pipeline's too; meanwhile compile the peer (its first call of each
-    config, timed); then wait for all: no build or compile overlaps a timed call."""
+    starts the builds), the checkpoint pipeline's too; wait for them, then compile the peer (its first call of
+    each config, timed): no build or compile overlaps a timed call."""
     started = time.perf_counter()
     runners = {v: FastRunner(setup.options(v, work)) for v in {v for v, _, _ in plan} if v.startswith("compiled")}
-    calls = [(runners[v], bench.pipes[c], c, b) for v, c, b in plan if v in runners]
+    calls = [(runners[v], bench.pipe_for(c, runners[v].options), c, b) for v, c, b in plan if v in runners]
     if checkpoint and "compiled" in runners:
         calls += [(runners["compiled"], checkpoint_pipeline(setup, work), "txt2img", 1)]
-    for runner, pipe, config, batch in calls:
-        runner.run(pipe, **bench.kwargs(config, batch, 0, "pil", steps=2))
-    peer_first: dict[str, float] = {}
-    for _, config, batch in [p for p in plan if p[0] == PEER]:
-        if time_left() < (240 if setup.xl else 90):  # a compile takes minutes (SDXL): leave time to the timed rows
-            print(f"peer {config} b{batch}: skipped, {time_left():.0f} s left", flush=True)
-            continue
-        pipe, kwargs = bench.peer(config), bench.kwargs(config, batch, 1, "np")
-        seconds, _ = _timed(lambda: pipe(**kwargs))  # noqa: B023 (called at once)
-        peer_first[f"{config}:{batch}"] = seconds
-        print(f"peer {config} b{batch}: first call (compile) {seconds:.1f} s", flush=True)
     failures = []
+    for runner, pipe, config, batch in calls:
+        try:
+            runner.run(pipe, **bench.kwargs(config, batch, 0, "pil", steps=2))
+        except Exception as exc:  # a lever that fails here fails its timed rows too; keep the others
+            print(f"{config} b{batch} with {runner.options.build}: {exc!r}", flush=True)
+            failures.append(repr(exc))
+    # the builds first, then the peer: run 14's second call had the peer's compile in this process hang (SD 1.5
+    # and SDXL, minutes past its usual 71-100 s) while the build threads loaded artifacts beside it
     for runner in runners.values():
         runner.wait_for_compiles()
         runner.close()
         failures += [f for _, w in runner._wrappers.items() for f in w[1].stats.failures]
+    peer_first: dict[str, float] = {}
+    for _, config, batch in [p for p in plan if p[0] == PEER]:
+        if time_left() < (150 if setup.xl else 75):  # a compile takes minutes (SDXL): leave time to the timed rows
+            print(f"peer {config} b{batch}: skipped, {time_left():.0f} s left", flush=True)
+            continue
+        pipe, kwargs = bench.peer(config), bench.kwargs(config, batch, 1, "np")
+        faulthandler.dump_traceback_later(240, exit=False)  # where a hang sits, should there be one
+        seconds, _ = _timed(lambda: pipe(**kwargs))  # noqa: B023 (called at once)
+        faulthandler.cancel_dump_traceback_later()
+        peer_first[f"{config}:{batch}"] = seconds
+        print(f"peer {config} b{batch}: first call (compile) {seconds:.1f} s", flush=True)
     return {"build_all_s": time.perf_counter() - started, "build_failures": failures, "peer_first_call_s": peer_first}
 
 
@@ -316,8 +358,9 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
     def save() -> None:
         (out / "main.json").write_text(json.dumps({**report, "rows": [asdict(r) for r in rows]}, indent=1))
 
-    checkpoint = not setup.xl  # the warm phase's checkpoint (SD 1.5 only)
-    if setup.arch == "sd15":
+    # the warm phase's checkpoint (SD 1.5 only; BENCH_NO_CHECKPOINT=1 when no warm phase follows)
+    checkpoint = not setup.xl and not os.environ.get("BENCH_NO_CHECKPOINT")
+    if checkpoint and setup.arch == "sd15":
         write_sd15_checkpoint(work / "checkpoint.safetensors", setup.device)
     elif checkpoint:
         from sdcloud_tools.sample_models import write_sample_models
@@ -362,6 +405,9 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
         save()
     if runner is not None:
         runner.close()
+    peers = {(r.config, r.batch): r.s_image for r in rows if r.variant == PEER}
+    for r in rows:
+        r.peer_ratio = peers[(r.config, r.batch)] / r.s_image if (r.config, r.batch) in peers else 0.0
     save()
     (out / "main_table.md").write_text(print_table(rows))
     return rows
@@ -374,7 +420,7 @@ def call_of(bench: Bench, variant: str, runner: FastRunner | None) -> Callable[.
     if variant == PEER:
         return lambda config, **kw: bench.peer(config)(**kw)
     assert runner is not None
-    return lambda config, **kw: runner.run(bench.pipes[config], **kw)
+    return lambda config, **kw: runner.run(bench.pipe_for(config, runner.options), **kw)
 
 
 def make_plan(

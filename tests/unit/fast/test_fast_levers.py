@@ -1,0 +1,124 @@
+"""The UNet's speed levers (fast/levers.py) on tiny random-weight pipelines (CPU): fused QKV projections that
+stay LoRA-aware, and the artifact keys of the levers. fp8 needs a GPU (torchao's float8 kernels)."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from sdcloud_tools.benchmarks.models import build_pipeline
+from inference_image.fast import FastOptions, FastRunner, levers
+from inference_image.fast.aot import BuildOptions, Recipe, artifact_name
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def call_kwargs(seed: int = 1) -> dict[str, Any]:
+    return {
+        "prompt": "a red cat",
+        "negative_prompt": "blurry",
+        "height": 32,
+        "width": 32,
+        "num_inference_steps": 3,
+        "guidance_scale": 7.0,
+        "output_type": "np",
+        "generator": torch.Generator().manual_seed(seed),
+    }
+
+
+def fused_runner(**kw: Any) -> FastRunner:
+    return FastRunner(FastOptions(backend="emulate", compile="off", build=BuildOptions(fuse_qkv=True), **kw))
+
+
+def plain_unfused(pipe: Any) -> np.ndarray:
+    levers.unfuse_qkv(pipe.unet)
+    return pipe(**call_kwargs()).images
+
+
+def add_lora(unet: Any) -> None:
+    from peft import LoraConfig
+
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+
+
+def merge(unet: Any) -> None:
+    for module in unet.modules():
+        if hasattr(module, "merge") and hasattr(module, "active_adapters"):
+            module.merge()
+
+
+def test_fused_projections_match_the_plain_pipeline_and_share_the_weights():
+    pipe = build_pipeline("tiny", controlnets=0, seed=3)
+    plain = pipe(**call_kwargs()).images
+    runner = fused_runner()
+    fast = runner.run(pipe, **call_kwargs()).images
+    assert runner.last is not None and runner.last.path == "fast"
+    np.testing.assert_allclose(fast, plain, atol=1e-4)
+    attention = next(m for n, m in pipe.unet.named_modules() if n.endswith("attn1"))
+    assert attention.to_q.weight.data_ptr() == attention.to_qkv.weight.data_ptr()  # a view, no copy
+    assert levers._views_intact(attention)
+
+
+def test_a_lora_fused_in_place_reaches_the_fused_projections():
+    pipe = build_pipeline("tiny", controlnets=0, seed=4)
+    runner = fused_runner()
+    before = runner.run(pipe, **call_kwargs()).images
+    add_lora(pipe.unet)
+    runner.run(pipe, **call_kwargs())
+    assert runner.last is not None and runner.last.path == "plain"  # unfused adapters: the plain pipeline
+    merge(pipe.unet)  # peft adds the delta in place: the fused matrix sees it through the views
+    fast = runner.run(pipe, **call_kwargs()).images
+    assert runner.last.path == "fast"
+    np.testing.assert_allclose(fast, plain_unfused(pipe), atol=1e-4)
+    assert np.abs(fast - before).max() > 1e-3
+
+
+def test_a_merge_that_reallocates_the_weights_is_fused_again():
+    pipe = build_pipeline("tiny", controlnets=0, seed=5)
+    runner = fused_runner()
+    runner.run(pipe, **call_kwargs())
+    attention = next(m for n, m in pipe.unet.named_modules() if n.endswith("attn1"))
+    attention.to_k.weight.data = attention.to_k.weight.data + 0.2  # as peft's safe merge does
+    assert not levers._views_intact(attention)
+    fast = runner.run(pipe, **call_kwargs()).images
+    assert levers._views_intact(attention)
+    np.testing.assert_allclose(fast, plain_unfused(pipe), atol=1e-4)
+
+
+def test_levers_at_their_defaults_keep_the_artifact_names_and_other_modules_share_the_default_ones():
+    assert BuildOptions().key() == {"backend": "inductor", "attention": "default"}
+    pipe = build_pipeline("tiny", controlnets=0, seed=1)
+    recipe = Recipe.of(pipe.unet)
+    assert recipe is not None
+    device = torch.device("cpu")
+    names = {artifact_name(recipe, "s", BuildOptions(**kw), device) for kw in ({}, {"fuse_qkv": True})}
+    assert len(names) == 2
+    assert levers.effective(BuildOptions(fuse_qkv=True, precision="fp8"), pipe.vae.decoder) == BuildOptions()
+
+
+def test_fused_projections_on_compiled_artifacts_match_the_plain_pipeline(tmp_path):
+    pipe = build_pipeline("tiny", controlnets=0, seed=6)
+    plain = pipe(**call_kwargs()).images
+    options = FastOptions(
+        backend="emulate", compile="background", artifact_dir=tmp_path, build=BuildOptions("eager", fuse_qkv=True)
+    )
+    runner = FastRunner(options)
+    try:
+        runner.run(pipe, **call_kwargs())
+        runner.wait_for_compiles(timeout=300)
+        fast = runner.run(pipe, **call_kwargs()).images
+        assert runner.last is not None and runner.last.tiers["unet"] == ["compiled"]
+    finally:
+        runner.close()
+    np.testing.assert_allclose(fast, plain, atol=1e-4)
