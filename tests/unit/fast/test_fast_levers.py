@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from sdcloud_tools.benchmarks.models import build_pipeline
 from inference_image.fast import FastOptions, FastRunner, levers
 from inference_image.fast.aot import BuildOptions, Recipe, artifact_name
+from sdcloud_tools.benchmarks.models import build_pipeline
 
 
 @pytest.fixture(scope="module", autouse=True)
