@@ -17,6 +17,7 @@ from api_schema.jobs import InferenceInput, InferenceManifest, ModelRef, Timings
 from api_schema.payload import GenerationPayload, Img2ImgPayload, parse_payload
 from api_schema.preprocessors import ANNOTATOR_NAMES
 from api_schema.prompt_tags import lora_tags, model_name_of
+from api_schema.validation_errors import validation_field, validation_message
 from inference_image.errors import Busy, InvalidJob, ModelLoadError
 from inference_image.images import decode_image, upload_pngs
 from inference_image.infotext import format_infotext, number
@@ -29,15 +30,6 @@ if TYPE_CHECKING:
     from inference_image.refiner import Refiner
 
 Health = Literal["starting", "ready", "busy", "failed"]
-
-
-def validation_field(exc: ValidationError) -> str | None:
-    errors = exc.errors()
-    return ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
-
-
-def validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
 
 
 def import_libraries() -> None:

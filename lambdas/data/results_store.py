@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
-from lambdas.data.aws import client
+from lambdas.data.aws import client, error_code
 
 ASYNC_OUTPUT_PREFIX = "async/success/"
 ASYNC_FAILURE_PREFIX = "async/failure/"
@@ -55,9 +55,7 @@ def async_failure_location(bucket: str, job_id: str) -> S3Location:
 
 
 def _is_missing(exc: Exception) -> bool:
-    from botocore.exceptions import ClientError
-
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _MISSING_CODES
+    return error_code(exc) in _MISSING_CODES
 
 
 def read_text(location: S3Location) -> str | None:
