@@ -53,10 +53,8 @@ def _gone(exc: Exception) -> bool:
     )
 
 
-def _refused(exc: Exception) -> Exception:
-    """SageMaker's refusal to create an endpoint as the API's error (on `instance_type`); other errors as they are."""
-    if error_code(exc) is None:
-        return exc
+def _refusal(exc: Exception) -> Conflict | InvalidInput:
+    """SageMaker's refusal to create an endpoint as the API's error on `instance_type`."""
     if error_code(exc) == "ResourceLimitExceeded":
         return Conflict(f"SageMaker quota reached: {error_message(exc)}", field="instance_type")
     return InvalidInput(f"SageMaker refused the endpoint: {error_message(exc)}", field="instance_type")
@@ -104,10 +102,9 @@ def create_endpoint(name: str, model_name: str, config_name: str, instance_type:
     except Exception as exc:
         for kind, made_name in reversed(made):
             _delete(kind, made_name)
-        refusal = _refused(exc)
-        if refusal is exc:
+        if error_code(exc) is None:
             raise
-        raise refusal from exc
+        raise _refusal(exc) from exc
 
 
 def _delete(kind: str, name: str | None) -> None:
