@@ -18,6 +18,7 @@ from api_schema.prompt_tags import lora_tags
 from api_schema.samplers import canonical_sampler, canonical_schedule, split_sampler
 from api_schema.support import Problem, screen
 from api_schema.upscalers import parse_upscaler
+from api_schema.validation_errors import problems
 from api_schema.webui_fields import unit_field
 
 NO_CHECKPOINT = ("", "None", "none", "Use same checkpoint")
@@ -244,16 +245,6 @@ HIRES_FIELDS = frozenset(name for name in Txt2ImgPayload.model_fields if name.st
     "denoising_strength"}
 
 
-def field_path(loc: tuple[int | str, ...] | list[Any]) -> str:
-    """A pydantic location as a dotted path: ('alwayson_scripts', 'controlnet', 'args', 0) -> '...args.0'."""
-    return ".".join(str(part) for part in loc)
-
-
-def error_message(error: Any) -> str:
-    """A pydantic error's message without pydantic's 'Value error, ' prefix."""
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
 def parse_payload(task: str, payload: dict[str, Any]) -> GenerationPayload:
     """Validate a WebUI body for its task: the model, with `.warnings`; or one ValidationError naming every
     problem (each error's `loc` is its path inside the payload)."""
@@ -262,7 +253,7 @@ def parse_payload(task: str, payload: dict[str, Any]) -> GenerationPayload:
     try:
         parsed = PAYLOAD_MODELS[task].model_validate(screened.payload)
     except ValidationError as exc:
-        errors += [Problem(field_path(e["loc"]), error_message(e)) for e in exc.errors()]
+        errors += problems(exc)
     else:
         errors += parsed.problems()
     if errors:

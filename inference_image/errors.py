@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from api_schema.validation_errors import validation_field, validation_message
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -39,7 +41,4 @@ class Busy(JobError):
 
 def field_and_message(exc: ValidationError) -> tuple[str | None, str]:
     """A pydantic error as the job's failure reads it: the first error's field, and every error's message."""
-    errors = exc.errors()
-    field = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
-    message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
-    return field, message
+    return validation_field(exc), validation_message(exc)

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from api_schema import validation_errors
 from lambdas.api import endpoints, inferences, models, ping, users
 from lambdas.api.bodies import check_body
 from lambdas.errors import DomainError, FieldError, http_status
@@ -36,7 +37,7 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header", "headers"):
         parts = parts[1:]
-    return ".".join(str(p) for p in parts)
+    return validation_errors.field_path(parts)
 
 
 @app.exception_handler(DomainError)
@@ -49,7 +50,7 @@ def request_error(error: dict[str, Any]) -> FieldError:
         return FieldError(None, f"request body is not valid JSON: {error.get('ctx', {}).get('error', '')} "
                                 f"at character {error['loc'][-1]}")
     field = field_path(error.get("loc", ())) or None
-    message = error.get("msg", "invalid")
+    message = validation_errors.error_message(error)
     return FieldError(field, f"{field}: {message}" if field else message)
 
 

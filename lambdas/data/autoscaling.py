@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdas.data.aws import client
+from lambdas.data.aws import client, error_code
 from lambdas.data.sagemaker import VARIANT
 
 NAMESPACE = "sagemaker"
@@ -95,12 +95,10 @@ def register(endpoint: str, min_instances: int, max_instances: int) -> None:
 
 
 def _ignore_not_found(call: Any, **kwargs: Any) -> None:
-    from botocore.exceptions import ClientError
-
     try:
         call(**kwargs)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("ObjectNotFoundException", "ResourceNotFound"):  # gone meanwhile
+    except Exception as exc:
+        if error_code(exc) not in ("ObjectNotFoundException", "ResourceNotFound"):  # gone meanwhile
             raise
 
 

@@ -31,3 +31,17 @@ def reset_clients() -> None:
     client.cache_clear()
     table.cache_clear()
     settings.cache_clear()
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError (e.g. ConditionalCheckFailedException); None for any other."""
+    from botocore.exceptions import ClientError
+
+    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+
+
+def error_message(exc: BaseException) -> str:
+    """What AWS said about a refused call (the ClientError's message), or the error itself for any other."""
+    from botocore.exceptions import ClientError
+
+    return str(exc.response.get("Error", {}).get("Message")) if isinstance(exc, ClientError) else str(exc)

@@ -1,18 +1,14 @@
-"""The endpoints table.
-
-`name` key (the SageMaker endpoint name, `{resource_prefix}-{api name}`), `record_type`="endpoint" (index
-`by_created` lists them newest first), `instance_type`, `min_instances`, `max_instances` (read by the
-autoscaling of the endpoint-events handler), `status`, `failure_reason`, `created_at`, `updated_at`, and the
-SageMaker `model_name` and `config_name`.
-"""
+"""The endpoints table: `EndpointRecord` items (`lambdas.data.records`), keyed by the SageMaker endpoint name,
+with `record_type`="endpoint" so that index `by_created` lists them newest first."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lambdas.data.aws import table
-from lambdas.data.jobs import from_dynamo, now_iso
-from lambdas.data.pages import Page, query_page
+from lambdas.data.dynamo import condition_failed, now_iso
+from lambdas.data.pages import Page, StartKey, query_page
+from lambdas.data.records import EndpointRecord
 from lambdas.data.tables import ENDPOINTS
 from lambdas.errors import Conflict
 from lambdas.settings import settings
@@ -25,27 +21,27 @@ def endpoints_table() -> Any:
     return table(getattr(settings(), ENDPOINTS.setting))
 
 
-def put_new_endpoint(item: dict[str, Any]) -> None:
-    from botocore.exceptions import ClientError
-
+def put_new_endpoint(endpoint: EndpointRecord) -> EndpointRecord:
+    """Write a new endpoint; Conflict when one of that name exists."""
     try:
         endpoints_table().put_item(
-            Item={**item, "record_type": RECORD_TYPE},
+            Item={**endpoint.to_item(), "record_type": RECORD_TYPE},
             ConditionExpression="attribute_not_exists(#n)",
             ExpressionAttributeNames={"#n": "name"},
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise Conflict(f"endpoint '{item['name']}' exists already", field="name") from exc
+    except Exception as exc:
+        if condition_failed(exc):
+            raise Conflict(f"endpoint '{endpoint.name}' exists already", field="name") from exc
         raise
+    return endpoint
 
 
-def get_endpoint(name: str) -> dict[str, Any] | None:
+def get_endpoint(name: str) -> EndpointRecord | None:
     item = endpoints_table().get_item(Key={"name": name}, ConsistentRead=True).get("Item")
-    return from_dynamo(item) if item else None
+    return EndpointRecord.from_item(item) if item else None
 
 
-def list_endpoints(limit: int, start_key: dict[str, Any] | None, status: str | None = None) -> Page:
+def list_endpoints(limit: int, start_key: StartKey | None, status: str | None = None) -> Page[EndpointRecord]:
     from boto3.dynamodb.conditions import Attr, Key
 
     query: dict[str, Any] = {
@@ -55,27 +51,23 @@ def list_endpoints(limit: int, start_key: dict[str, Any] | None, status: str | N
     }
     if status:
         query["FilterExpression"] = Attr("status").eq(status)
-    page = query_page(endpoints_table(), limit, start_key, **query)
-    page.items = [from_dynamo(i) for i in page.items]
-    return page
+    return query_page(endpoints_table(), EndpointRecord, limit, start_key, **query)
 
 
-def set_status(name: str, status: str) -> bool:
-    """Record a status the control plane chose (now); False when nothing changed."""
-    return mirror_status(name, status, None, now_iso()) is not None
+def set_status(name: str, status: str) -> EndpointRecord | None:
+    """Record a status the control plane chose (now); the endpoint as written, None when nothing changed."""
+    return mirror_status(name, status, None, now_iso())
 
 
 def mirror_status(
     name: str, status: str, failure_reason: str | None, at: str, latest: str | None = None
-) -> dict[str, Any] | None:
+) -> EndpointRecord | None:
     """Write the status and `updated_at = at` unless the stored `updated_at` is later than `latest` (default
-    `at`); the updated item, or None when the endpoint is unknown or the change is stale.
+    `at`); the endpoint as written, or None when it is unknown or the change is stale.
 
     A status change carries the time SageMaker emitted it; `updated_at` is ISO-8601 UTC as `now_iso()` writes
     it, so strings compare as times and a late, out-of-order event never overwrites a newer state. A Deleting
     endpoint stays Deleting."""
-    from botocore.exceptions import ClientError
-
     update = "SET #status = :status, #updated_at = :at"
     values: dict[str, Any] = {":status": status, ":at": at, ":latest": latest or at}
     if failure_reason:
@@ -101,11 +93,26 @@ def mirror_status(
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+    except Exception as exc:
+        if condition_failed(exc):
             return None
         raise
-    return dict(from_dynamo(response["Attributes"]))
+    return EndpointRecord.from_item(response["Attributes"])
+
+
+def mark_autoscaling_registered(name: str) -> None:
+    """Note that the endpoint's autoscaling is registered (nothing to note when it was deleted meanwhile)."""
+    try:
+        endpoints_table().update_item(
+            Key={"name": name},
+            UpdateExpression="SET autoscaling_registered = :yes",
+            ConditionExpression="attribute_exists(#name)",
+            ExpressionAttributeNames={"#name": "name"},
+            ExpressionAttributeValues={":yes": True},
+        )
+    except Exception as exc:
+        if not condition_failed(exc):
+            raise
 
 
 def delete_endpoint_item(name: str) -> None:

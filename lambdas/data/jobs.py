@@ -1,77 +1,55 @@
-"""The inference jobs table.
+"""The inference jobs table: `JobRecord` items (`lambdas.data.records`) and their conditional transitions.
 
-Item layout (attribute: meaning):
-  id                 job id (uuid4 hex), the key
-  owner              user name; index `by_owner` (owner, created_at) lists a user's jobs newest first
-  task               txt2img | img2img
-  endpoint_name      the SageMaker endpoint it runs on
-  status             created | in_progress | succeeded | failed
-  created_at         ISO-8601 UTC with microseconds, e.g. 2026-11-25T18:00:00.123456Z
-  started_at, completed_at   same format, set on the transitions
-  input_key          inputs/{id}.json
-  payload_key        inputs/{id}.payload.json, where a `payload_upload` job's client uploads its payload
-  output_location, failure_location   what InvokeEndpointAsync answered (s3:// URIs)
-  pending            "1" while created or in_progress, absent otherwise (sparse index `by_deadline`)
-  deadline           epoch seconds after which the sweeper recovers or fails the job (for a created job:
-                     the end of its upload window)
-  images             S3 keys of the PNGs (succeeded): the generated images, then any ControlNet detected maps
-  image_kinds        one per image, "image" or "detected_map" (absent or empty: all "image")
-  info, infotexts, parameters, seeds, timings   from the container's manifest (succeeded)
-  error              why it failed (failed)
-
-Transitions are conditional writes: created -> in_progress -> succeeded | failed (and created -> failed for
-a payload that never came), never backwards, so a duplicate or late notification changes nothing.
+Every transition is a conditional write that returns the record it wrote, or None (nothing written) when the
+job is not in a state it may leave that way: no transition goes backwards.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
+from api_schema.jobs import InferenceManifest
+from api_schema.resources import FieldMessage
 from lambdas.data.aws import table
-from lambdas.data.pages import Page, query_page
+from lambdas.data.dynamo import Item, condition_failed, now_iso, to_dynamo
+from lambdas.data.pages import Page, StartKey, query_page
+from lambdas.data.records import JobRecord
 from lambdas.data.tables import JOBS
 from lambdas.settings import settings
 
 PENDING = "1"
 PAGE_KEY = {"id", "owner", "created_at"}  # the LastEvaluatedKey of index by_owner
-
-
-def iso(moment: datetime) -> str:
-    """A UTC time as every table stores it: ISO-8601 with microseconds, so strings compare as times."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now_iso() -> str:
-    return iso(datetime.now(UTC))
-
-
-def to_dynamo(value: Any) -> Any:
-    """JSON-like data as DynamoDB accepts it (floats as Decimal)."""
-    return json.loads(json.dumps(value), parse_float=Decimal)
-
-
-def from_dynamo(value: Any) -> Any:
-    """DynamoDB data back as JSON-like Python (Decimal as int or float)."""
-    if isinstance(value, list):
-        return [from_dynamo(v) for v in value]
-    if isinstance(value, dict):
-        return {k: from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
+MANIFEST_FIELDS = {"images", "image_kinds", "info", "infotexts", "parameters", "seeds", "timings"}
 
 
 def jobs_table() -> Any:
     return table(getattr(settings(), JOBS.setting))
 
 
-def get_job(job_id: str) -> dict[str, Any] | None:
+def get_job(job_id: str) -> JobRecord | None:
     item = jobs_table().get_item(Key={"id": job_id}, ConsistentRead=True).get("Item")
-    return from_dynamo(item) if item else None
+    return JobRecord.from_item(item) if item else None
+
+
+def _update(
+    job_id: str, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
+) -> JobRecord | None:
+    """One conditional UpdateItem; the job as written, or None when the condition does not hold."""
+    try:
+        response = jobs_table().update_item(
+            Key={"id": job_id},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if condition_failed(exc):
+            return None
+        raise
+    return JobRecord.from_item(response["Attributes"])
 
 
 def _transition(
@@ -80,10 +58,8 @@ def _transition(
     changes: dict[str, Any],
     remove: tuple[str, ...] = (),
     from_statuses: tuple[str, ...] = ("in_progress",),
-) -> bool:
-    """Move a job in one of `from_statuses` to `to_status`; False (and nothing written) if it is in none."""
-    from botocore.exceptions import ClientError
-
+) -> JobRecord | None:
+    """Move a job in one of `from_statuses` to `to_status`."""
     names = {"#status": "status", **{f"#{k}": k for k in changes}}
     froms = {f":from{i}": status for i, status in enumerate(from_statuses)}
     values = {":to": to_status, **froms, **{f":{k}": to_dynamo(v) for k, v in changes.items()}}
@@ -91,62 +67,48 @@ def _transition(
     if remove:
         names.update({f"#{k}": k for k in remove})
         update += " REMOVE " + ", ".join(f"#{k}" for k in remove)
-    try:
-        jobs_table().update_item(
-            Key={"id": job_id},
-            UpdateExpression=update,
-            ConditionExpression=f"attribute_exists(id) AND #status IN ({', '.join(froms)})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    condition = f"attribute_exists(id) AND #status IN ({', '.join(froms)})"
+    return _update(job_id, update, condition, names, values)
 
 
-def create_job(item: dict[str, Any]) -> None:
-    jobs_table().put_item(Item=to_dynamo(item), ConditionExpression="attribute_not_exists(id)")
+def create_job(job: JobRecord) -> JobRecord:
+    jobs_table().put_item(Item=job.to_item(), ConditionExpression="attribute_not_exists(id)")
+    return job
 
 
-def get_job_of(job_id: str, owner: str) -> dict[str, Any] | None:
+def get_job_of(job_id: str, owner: str) -> JobRecord | None:
     """The job if `owner` owns it; another user's job is as absent as a missing one."""
     job = get_job(job_id)
-    return job if job and job.get("owner") == owner else None
+    return job if job and job.owner == owner else None
 
 
-def start_job(job_id: str, deadline: int, warnings: list[dict[str, str]]) -> bool:
-    """created -> in_progress with a new deadline and its payload's warnings; False (nothing written) if the
-    job is not created."""
+def start_job(job_id: str, deadline: int, warnings: list[FieldMessage]) -> JobRecord | None:
+    """created -> in_progress with a new deadline and its payload's warnings."""
     return _transition(
         job_id, "in_progress",
-        {"started_at": now_iso(), "pending": PENDING, "deadline": deadline, "warnings": warnings},
+        {"started_at": now_iso(), "pending": PENDING, "deadline": deadline,
+         "warnings": [w.model_dump() for w in warnings]},
         from_statuses=("created",),
     )
 
 
-def record_invocation(job_id: str, output_location: str | None, failure_location: str | None) -> None:
-    """Keep where SageMaker will write the job's response (for the sweeper and for deletion)."""
-    from botocore.exceptions import ClientError
-
+def record_invocation(job_id: str, output_location: str | None, failure_location: str | None) -> JobRecord | None:
+    """Keep where SageMaker will write the job's response (for the sweeper and for deletion); the job as
+    written, None when there was nothing to keep or the job is gone."""
     answered = {"output_location": output_location, "failure_location": failure_location}
     locations = {k: v for k, v in answered.items() if v}
     if not locations:
-        return
-    try:
-        jobs_table().update_item(
-            Key={"id": job_id},
-            UpdateExpression="SET " + ", ".join(f"{k} = :{k}" for k in locations),
-            ConditionExpression="attribute_exists(id)",
-            ExpressionAttributeValues={f":{k}": v for k, v in locations.items()},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+        return None
+    return _update(
+        job_id,
+        "SET " + ", ".join(f"#{k} = :{k}" for k in locations),
+        "attribute_exists(id)",
+        {f"#{k}": k for k in locations},
+        {f":{k}": v for k, v in locations.items()},
+    )
 
 
-def list_jobs_of(owner: str, limit: int, start_key: dict[str, Any] | None, **equal: str | None) -> Page:
+def list_jobs_of(owner: str, limit: int, start_key: StartKey | None, **equal: str | None) -> Page[JobRecord]:
     """An owner's jobs newest first (index `by_owner`), optionally only those whose attributes equal `equal`."""
     from boto3.dynamodb.conditions import Attr, Key
 
@@ -155,22 +117,20 @@ def list_jobs_of(owner: str, limit: int, start_key: dict[str, Any] | None, **equ
     conditions: list[Any] = [Attr(name).eq(value) for name, value in equal.items() if value]
     if conditions:
         query["FilterExpression"] = functools.reduce(lambda a, b: a & b, conditions)
-    page = query_page(jobs_table(), limit, start_key, **query)
-    page.items = [from_dynamo(i) for i in page.items]
-    return page
+    return query_page(jobs_table(), JobRecord, limit, start_key, **query)
 
 
 def delete_job(job_id: str) -> None:
     jobs_table().delete_item(Key={"id": job_id})
 
 
-def mark_succeeded(job_id: str, result: dict[str, Any]) -> bool:
-    """in_progress -> succeeded with the manifest fields (images, image_kinds, info, infotexts, parameters, seeds,
-    timings)."""
+def mark_succeeded(job_id: str, manifest: InferenceManifest) -> JobRecord | None:
+    """in_progress -> succeeded with the manifest's images, infotexts, parameters, seeds and timings."""
+    result = manifest.model_dump(include=MANIFEST_FIELDS)
     return _transition(job_id, "succeeded", {**result, "completed_at": now_iso()}, remove=("pending",))
 
 
-def mark_failed(job_id: str, error: str) -> bool:
+def mark_failed(job_id: str, error: str) -> JobRecord | None:
     """created | in_progress -> failed with a readable reason."""
     return _transition(
         job_id, "failed", {"error": error, "completed_at": now_iso()}, remove=("pending",),
@@ -178,7 +138,7 @@ def mark_failed(job_id: str, error: str) -> bool:
     )
 
 
-def overdue_jobs(now: int, limit: int) -> list[dict[str, Any]]:
+def overdue_jobs(now: int, limit: int) -> list[JobRecord]:
     """Up to `limit` unfinished jobs whose deadline is at or before `now` (epoch s), earliest deadline first.
 
     A Query on the sparse `by_deadline` index (only created and in_progress jobs carry `pending`), never a
@@ -186,8 +146,8 @@ def overdue_jobs(now: int, limit: int) -> list[dict[str, Any]]:
     """
     from boto3.dynamodb.conditions import Key
 
-    jobs: list[dict[str, Any]] = []
-    start: dict[str, Any] | None = None
+    jobs: list[JobRecord] = []
+    start: Item | None = None  # index by_deadline's key holds the deadline, a number
     while len(jobs) < limit:
         query: dict[str, Any] = {
             "IndexName": "by_deadline",
@@ -197,7 +157,7 @@ def overdue_jobs(now: int, limit: int) -> list[dict[str, Any]]:
         if start:
             query["ExclusiveStartKey"] = start
         page = jobs_table().query(**query)
-        jobs.extend(from_dynamo(item) for item in page["Items"])
+        jobs.extend(JobRecord.from_item(item) for item in page["Items"])
         start = page.get("LastEvaluatedKey")
         if not start:
             break

@@ -11,27 +11,31 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from lambdas.data.dynamo import Record
 from lambdas.errors import InvalidInput
 
 MAX_QUERIES_PER_PAGE = 10
 
+R = TypeVar("R", bound=Record)
+StartKey = dict[str, str]  # a LastEvaluatedKey: every key attribute of the tables and indexes is a string
+
 
 @dataclass
-class Page:
-    items: list[dict[str, Any]] = field(default_factory=list)
-    next_key: dict[str, Any] | None = None
+class Page(Generic[R]):
+    items: list[R] = field(default_factory=list)
+    next_key: StartKey | None = None
 
 
-def encode_token(scope: str, key: dict[str, Any] | None) -> str | None:
+def encode_token(scope: str, key: StartKey | None) -> str | None:
     if not key:
         return None
     raw = json.dumps({"s": scope, "k": key}, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(scope: str, token: str | None, *key_shapes: set[str]) -> dict[str, Any] | None:
+def decode_token(scope: str, token: str | None, *key_shapes: set[str]) -> StartKey | None:
     """The start key a token carries; it must have exactly one of `key_shapes` as its attribute names."""
     if not token:
         return None
@@ -48,20 +52,20 @@ def decode_token(scope: str, token: str | None, *key_shapes: set[str]) -> dict[s
     return key
 
 
-def query_page(table: Any, limit: int, start_key: dict[str, Any] | None, **query: Any) -> Page:
-    """Up to `limit` items of one Query; with a FilterExpression it queries on until the page is full.
+def query_page(table: Any, record: type[R], limit: int, start_key: StartKey | None, **query: Any) -> Page[R]:
+    """Up to `limit` records of one Query; with a FilterExpression it queries on until the page is full.
 
     Query's Limit counts evaluated items, so every round asks only for what is missing and the page
     never overshoots: the last evaluated key is always exactly where the next page starts.
     """
-    page = Page()
-    key = start_key
+    page = Page[R]()
+    key: StartKey | None = start_key
     for _ in range(MAX_QUERIES_PER_PAGE):
         kwargs = dict(query, Limit=limit - len(page.items))
         if key:
             kwargs["ExclusiveStartKey"] = key
         response = table.query(**kwargs)
-        page.items.extend(response.get("Items", []))
+        page.items.extend(record.from_item(item) for item in response.get("Items", []))
         key = response.get("LastEvaluatedKey")
         if not key or len(page.items) >= limit:
             break

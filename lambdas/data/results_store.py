@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
 from api_schema import s3_layout
-from lambdas.data.aws import client
+from lambdas.data.aws import client, error_code
 
 MAX_RESULT_BYTES = 1024 * 1024  # manifests and error bodies are a few KiB; refuse to load anything huge
 
@@ -54,9 +54,7 @@ def async_failure_location(bucket: str, job_id: str) -> S3Location:
 
 
 def _is_missing(exc: Exception) -> bool:
-    from botocore.exceptions import ClientError
-
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _MISSING_CODES
+    return error_code(exc) in _MISSING_CODES
 
 
 def read_text(location: S3Location) -> str | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from api_schema import container_env, s3_layout
-from lambdas.data.aws import client
+from lambdas.data.aws import client, error_code, error_message
 from lambdas.data.storage import s3_uri
+from lambdas.errors import Conflict, InvalidInput
 from lambdas.settings import settings
 
 VARIANT = "AllTraffic"
@@ -35,19 +37,31 @@ def sagemaker() -> Any:
     return client("sagemaker")
 
 
-def _gone(exc: Exception) -> bool:
-    from botocore.exceptions import ClientError
+@dataclass(frozen=True)
+class Invocation:
+    """What InvokeEndpointAsync answered: where SageMaker will write the response or the error (s3:// URIs)."""
 
-    if not isinstance(exc, ClientError):
-        return False
-    error = exc.response["Error"]
-    return error["Code"] in ("ValidationException", "ResourceNotFound") and (
-        "not found" in error["Message"].lower() or "could not find" in error["Message"].lower()
+    output_location: str | None
+    failure_location: str | None
+
+
+def _gone(exc: Exception) -> bool:
+    message = error_message(exc).lower()
+    return error_code(exc) in ("ValidationException", "ResourceNotFound") and (
+        "not found" in message or "could not find" in message
     )
 
 
+def _refusal(exc: Exception) -> Conflict | InvalidInput:
+    """SageMaker's refusal to create an endpoint as the API's error on `instance_type`."""
+    if error_code(exc) == "ResourceLimitExceeded":
+        return Conflict(f"SageMaker quota reached: {error_message(exc)}", field="instance_type")
+    return InvalidInput(f"SageMaker refused the endpoint: {error_message(exc)}", field="instance_type")
+
+
 def create_endpoint(name: str, model_name: str, config_name: str, instance_type: str, instance_count: int) -> None:
-    """CreateModel + CreateEndpointConfig (async) + CreateEndpoint; on failure removes what it made and re-raises."""
+    """CreateModel + CreateEndpointConfig (async) + CreateEndpoint; on failure removes what it made and raises
+    Conflict (a quota) or InvalidInput for SageMaker's refusal, any other error as it is."""
     s = settings()
     sm = sagemaker()
     made: list[tuple[str, str]] = []
@@ -84,13 +98,17 @@ def create_endpoint(name: str, model_name: str, config_name: str, instance_type:
         )
         made.append(("config", config_name))
         sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
-    except Exception:
+    except Exception as exc:
         for kind, made_name in reversed(made):
             _delete(kind, made_name)
-        raise
+        if error_code(exc) is None:
+            raise
+        raise _refusal(exc) from exc
 
 
-def _delete(kind: str, name: str) -> None:
+def _delete(kind: str, name: str | None) -> None:
+    if name is None:
+        return
     sm = sagemaker()
     call = {
         "endpoint": lambda: sm.delete_endpoint(EndpointName=name),
@@ -104,11 +122,17 @@ def _delete(kind: str, name: str) -> None:
             raise
 
 
-def delete_endpoint(name: str, model_name: str, config_name: str) -> None:
-    """DeleteEndpoint, DeleteEndpointConfig, DeleteModel; parts already gone are skipped."""
-    _delete("endpoint", name)
-    _delete("config", config_name)
-    _delete("model", model_name)
+def delete_endpoint(name: str, model_name: str | None, config_name: str | None) -> None:
+    """DeleteEndpoint, DeleteEndpointConfig, DeleteModel; parts already gone (or never named) are skipped; Conflict when
+    SageMaker refuses (the endpoint is busy, e.g. still being created)."""
+    try:
+        _delete("endpoint", name)
+        _delete("config", config_name)
+        _delete("model", model_name)
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        raise Conflict(f"SageMaker cannot delete '{api_name(name)}' now: {error_message(exc)}", field="name") from exc
 
 
 def endpoint_exists(name: str) -> bool:
@@ -121,14 +145,20 @@ def endpoint_exists(name: str) -> bool:
     return True
 
 
-def invoke_async(endpoint_name: str, input_key: str, inference_id: str) -> dict[str, Any]:
-    """InvokeEndpointAsync; returns SageMaker's answer (OutputLocation, FailureLocation, InferenceId)."""
-    response = client("sagemaker-runtime").invoke_endpoint_async(
-        EndpointName=endpoint_name,
-        InputLocation=s3_uri(input_key),
-        InferenceId=inference_id,
-        ContentType="application/json",
-        InvocationTimeoutSeconds=settings().job_timeout_seconds,
-        RequestTTLSeconds=settings().request_ttl_seconds,
-    )
-    return dict(response)
+def invoke_async(endpoint_name: str, input_key: str, inference_id: str) -> Invocation:
+    """InvokeEndpointAsync; Conflict with SageMaker's reason when the endpoint does not take the job."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = client("sagemaker-runtime").invoke_endpoint_async(
+            EndpointName=endpoint_name,
+            InputLocation=s3_uri(input_key),
+            InferenceId=inference_id,
+            ContentType="application/json",
+            InvocationTimeoutSeconds=settings().job_timeout_seconds,
+            RequestTTLSeconds=settings().request_ttl_seconds,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        reason = f"the endpoint did not accept the job: {error_message(exc)}"
+        raise Conflict(reason, field="endpoint_name") from exc
+    return Invocation(response.get("OutputLocation"), response.get("FailureLocation"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lambdas.data.aws import client
+from lambdas.data.aws import client, error_code, error_message
+from lambdas.errors import InvalidInput
 from lambdas.settings import settings
 
 
@@ -53,40 +54,47 @@ def presign_part(key: str, upload_id: str, part_number: int) -> str:
 
 
 def uploaded_parts(key: str, upload_id: str) -> dict[int, int]:
-    """Part number -> size of the parts S3 holds for an upload (NoSuchUpload propagates as ClientError)."""
+    """Part number -> size of the parts S3 holds for an upload; InvalidInput when S3 refuses (e.g. NoSuchUpload)."""
     sizes: dict[int, int] = {}
-    for page in s3().get_paginator("list_parts").paginate(Bucket=bucket(), Key=key, UploadId=upload_id):
-        sizes.update({part["PartNumber"]: part["Size"] for part in page.get("Parts", [])})
+    try:
+        for page in s3().get_paginator("list_parts").paginate(Bucket=bucket(), Key=key, UploadId=upload_id):
+            sizes.update({part["PartNumber"]: part["Size"] for part in page.get("Parts", [])})
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        raise InvalidInput(f"the upload cannot be completed: {error_message(exc)}", field="parts") from exc
     return sizes
 
 
 def complete_multipart(key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-    s3().complete_multipart_upload(
-        Bucket=bucket(),
-        Key=key,
-        UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]},
-    )
+    """CompleteMultipartUpload; InvalidInput when S3 refuses the parts."""
+    try:
+        s3().complete_multipart_upload(
+            Bucket=bucket(),
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]},
+        )
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        raise InvalidInput(f"S3 refused the parts: {error_message(exc)}", field="parts") from exc
 
 
 def abort_multipart(key: str, upload_id: str) -> None:
-    from botocore.exceptions import ClientError
-
     try:
         s3().abort_multipart_upload(Bucket=bucket(), Key=key, UploadId=upload_id)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("NoSuchUpload", "404"):
+    except Exception as exc:
+        if error_code(exc) not in ("NoSuchUpload", "404"):
             raise
 
 
 # --- objects -----------------------------------------------------------------------------------
 def object_size(key: str) -> int | None:
-    from botocore.exceptions import ClientError
-
     try:
         return int(s3().head_object(Bucket=bucket(), Key=key)["ContentLength"])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+    except Exception as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
 

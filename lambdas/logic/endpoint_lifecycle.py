@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.data import autoscaling
-from lambdas.data.endpoint_status import mark_autoscaling_registered
-from lambdas.data.endpoints import delete_endpoint_item, get_endpoint, mirror_status
-from lambdas.data.jobs import iso
+from lambdas.data.dynamo import iso
+from lambdas.data.endpoints import delete_endpoint_item, get_endpoint, mark_autoscaling_registered, mirror_status
 from lambdas.data.sagemaker import endpoint_exists
 
 # SageMaker's EndpointStatus (lower case, no underscores) -> the status the REST contract shows.
@@ -85,11 +84,11 @@ def apply_state_change(change: StateChange) -> str:
     if get_endpoint(change.endpoint) is None:
         return "ignored: not an endpoint of this stack (or already removed)"
     reason = change.failure_reason or (f"the endpoint is {change.sagemaker_status}" if status == "Failed" else None)
-    item = mirror_status(change.endpoint, status, reason, change.at, change.latest)
-    if item is None:
+    record = mirror_status(change.endpoint, status, reason, change.at, change.latest)
+    if record is None:
         return "ignored: older than the stored state"
-    if status == "InService" and item.get("max_instances") and not item.get("autoscaling_registered"):
-        autoscaling.register(change.endpoint, int(item.get("min_instances") or 0), int(item["max_instances"]))
+    if status == "InService" and record.max_instances and not record.autoscaling_registered:
+        autoscaling.register(change.endpoint, record.min_instances, record.max_instances)
         mark_autoscaling_registered(change.endpoint)
         return f"status {status}; autoscaling registered"
     return f"status {status}"

@@ -18,10 +18,20 @@ from pydantic import ValidationError
 from api_schema import s3_layout
 from api_schema.images import image_problem
 from api_schema.jobs import InferenceInput
-from api_schema.payload import error_message, field_path, parse_payload
-from api_schema.resources import CreateInferenceRequest, Image, Inference, InferenceList, InferenceResponse
+from api_schema.payload import parse_payload
+from api_schema.resources import (
+    CreateInferenceRequest,
+    FieldMessage,
+    Image,
+    Inference,
+    InferenceList,
+    InferenceResponse,
+)
+from api_schema.validation_errors import problems
 from lambdas.data import jobs, sagemaker, storage
+from lambdas.data.dynamo import now_iso
 from lambdas.data.pages import decode_token, encode_token
+from lambdas.data.records import JobRecord
 from lambdas.data.results_store import async_failure_location, async_output_location
 from lambdas.errors import Conflict, FieldError, InvalidInput, NotFound
 from lambdas.logic.caller import Caller
@@ -34,12 +44,14 @@ MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
 IDEMPOTENCY_SECONDS = 24 * 3600
 
 
-def to_inference(job: dict[str, Any]) -> Inference:
-    keys = job.get("images", [])
-    kinds = job.get("image_kinds") or ["image"] * len(keys)
+def to_inference(job: JobRecord) -> Inference:
+    keys = job.images or []
+    kinds = job.image_kinds or ["image"] * len(keys)
     images = [Image(url=storage.presign_get(key), key=key, kind=kind) for key, kind in zip(keys, kinds, strict=True)]
-    fields = {name: job.get(name) for name in Inference.model_fields if name != "images" and name in job}
-    return Inference.model_validate({**fields, "images": images})
+    return Inference(id=job.id, task=job.task, status=job.status, endpoint_name=job.endpoint_name,
+                     created_at=job.created_at, started_at=job.started_at, completed_at=job.completed_at,
+                     images=images, info=job.info, parameters=job.parameters, seeds=job.seeds, error=job.error,
+                     warnings=job.warnings or [])
 
 
 def _payload_error(path: str, message: str) -> FieldError:
@@ -47,14 +59,14 @@ def _payload_error(path: str, message: str) -> FieldError:
     return FieldError(field, f"{field}: {message}")
 
 
-def _validated_input(job_id: str, task: str, payload: Any) -> tuple[InferenceInput, list[dict[str, str]]]:
+def _validated_input(job_id: str, task: str, payload: Any) -> tuple[InferenceInput, list[FieldMessage]]:
     """The container's input and the job's warnings; InvalidInput names every problem of the payload."""
     if not isinstance(payload, dict):
         raise InvalidInput("payload must be a JSON object (the WebUI txt2img / img2img body)", field="payload")
     try:
         parsed = parse_payload(task, payload)
     except ValidationError as exc:
-        raise InvalidInput.of([_payload_error(field_path(e["loc"]), error_message(e)) for e in exc.errors()]) from exc
+        raise InvalidInput.of([_payload_error(p.field, p.message) for p in problems(exc)]) from exc
     errors = [_payload_error(path, f"the image {problem}") for path, image in parsed.images()
               if (problem := image_problem(image))]
     try:
@@ -63,7 +75,7 @@ def _validated_input(job_id: str, task: str, payload: Any) -> tuple[InferenceInp
         errors += exc.errors
     if errors:
         raise InvalidInput.of(errors)
-    warnings = [{"field": f"payload.{w.field}", "message": w.message} for w in parsed.warnings]
+    warnings = [FieldMessage(field=f"payload.{w.field}", message=w.message) for w in parsed.warnings]
     return InferenceInput(job_id=job_id, task=task, payload=payload, models=models, output_bucket=storage.bucket(),
                           output_prefix=s3_layout.output_prefix(job_id)), warnings
 
@@ -72,48 +84,39 @@ def _deadline(seconds: int) -> int:
     return int(time.time()) + seconds + settings().sweep_margin_seconds
 
 
-def _invoke(job: dict[str, Any]) -> dict[str, Any]:
-    """Hand an in_progress job to its endpoint; a refusal fails the job with SageMaker's reason."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _invoke(job: JobRecord) -> JobRecord:
+    """Hand an in_progress job to its endpoint; a refusal fails the job with SageMaker's reason. The job as
+    last written."""
     try:
-        endpoint = sagemaker.sagemaker_name(job["endpoint_name"])
-        answer = sagemaker.invoke_async(endpoint, job["input_key"], job["id"])
-    except (ClientError, BotoCoreError) as exc:
-        reason = exc.response["Error"]["Message"] if isinstance(exc, ClientError) else str(exc)
-        jobs.mark_failed(job["id"], f"the endpoint did not accept the job: {reason}")
-    else:
-        jobs.record_invocation(job["id"], answer.get("OutputLocation"), answer.get("FailureLocation"))
-    return jobs.get_job(job["id"]) or job
+        invocation = sagemaker.invoke_async(sagemaker.sagemaker_name(job.endpoint_name), job.input_key, job.id)
+    except Conflict as refused:
+        return jobs.mark_failed(job.id, refused.message) or job
+    return jobs.record_invocation(job.id, invocation.output_location, invocation.failure_location) or job
 
 
 def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse:
     require_in_service(request.endpoint_name)
     job_id = uuid.uuid4().hex
-    job: dict[str, Any] = {
-        "id": job_id,
-        "owner": caller.name,
-        "task": request.task,
-        "endpoint_name": request.endpoint_name,
-        "created_at": jobs.now_iso(),
-        "input_key": s3_layout.input_key(job_id),
-        "pending": jobs.PENDING,
-    }
+    created_at = now_iso()
     if request.payload_upload:
         if request.payload is not None:
             raise InvalidInput("send either payload or payload_upload: true, not both", field="payload")
-        job.update(status="created", payload_key=s3_layout.payload_key(job_id),
-                   deadline=_deadline(settings().presign_expiry_seconds))
-        jobs.create_job(job)
-        upload_url = storage.presign_put(job["payload_key"])
+        job = jobs.create_job(JobRecord(
+            id=job_id, owner=caller.name, task=request.task, endpoint_name=request.endpoint_name, status="created",
+            created_at=created_at, input_key=s3_layout.input_key(job_id), payload_key=s3_layout.payload_key(job_id),
+            pending=jobs.PENDING, deadline=_deadline(settings().presign_expiry_seconds),
+        ))
+        upload_url = storage.presign_put(s3_layout.payload_key(job_id))
         return InferenceResponse(inference=to_inference(job), payload_upload_url=upload_url)
     if request.payload is None:
         raise InvalidInput("payload is required (or set payload_upload: true)", field="payload")
     job_input, warnings = _validated_input(job_id, request.task, request.payload)
-    storage.put_json(job["input_key"], job_input.model_dump(mode="json"))
-    deadline = _deadline(settings().invocation_window_seconds)
-    job.update(status="in_progress", started_at=job["created_at"], deadline=deadline, warnings=warnings)
-    jobs.create_job(job)
+    storage.put_json(s3_layout.input_key(job_id), job_input.model_dump(mode="json"))
+    job = jobs.create_job(JobRecord(
+        id=job_id, owner=caller.name, task=request.task, endpoint_name=request.endpoint_name, status="in_progress",
+        created_at=created_at, started_at=created_at, input_key=s3_layout.input_key(job_id), pending=jobs.PENDING,
+        deadline=_deadline(settings().invocation_window_seconds), warnings=warnings,
+    ))
     return InferenceResponse(inference=to_inference(_invoke(job)))
 
 
@@ -149,7 +152,7 @@ def submit_once(caller: Caller, request: CreateInferenceRequest, idempotency_key
         raise Conflict("a request with this Idempotency-Key is still running", field="Idempotency-Key") from exc
 
 
-def _owned(caller: Caller, job_id: str) -> dict[str, Any]:
+def _owned(caller: Caller, job_id: str) -> JobRecord:
     job = jobs.get_job_of(job_id, caller.name)
     if job is None:
         raise NotFound(f"inference '{job_id}' not found", field="id")
@@ -159,26 +162,27 @@ def _owned(caller: Caller, job_id: str) -> dict[str, Any]:
 def start(caller: Caller, job_id: str) -> InferenceResponse:
     """Validate the uploaded payload of a created job, then run it as `submit` does."""
     job = _owned(caller, job_id)
-    if job["status"] != "created":
-        raise Conflict(f"inference '{job_id}' is {job['status']}, not created", field="id")
-    size = storage.object_size(job["payload_key"])
+    if job.status != "created" or job.payload_key is None:
+        raise Conflict(f"inference '{job_id}' is {job.status}, not created", field="id")
+    size = storage.object_size(job.payload_key)
     if size is None:
         raise InvalidInput("no payload was uploaded: PUT it to payload_upload_url first", field="payload")
     if size > MAX_UPLOADED_PAYLOAD_BYTES:
         raise InvalidInput(f"the payload is larger than {MAX_UPLOADED_PAYLOAD_BYTES} bytes", field="payload")
     try:
-        text = storage.get_bytes(job["payload_key"]).decode("utf-8")
+        text = storage.get_bytes(job.payload_key).decode("utf-8")
         check_json_depth(text, field="payload")
         payload = json.loads(text)
     except ValueError as exc:
         raise InvalidInput("the uploaded payload is not valid UTF-8 JSON", field="payload") from exc
-    require_in_service(job["endpoint_name"])
-    job_input, warnings = _validated_input(job_id, job["task"], payload)
-    storage.put_json(job["input_key"], job_input.model_dump(mode="json"))
-    if not jobs.start_job(job_id, _deadline(settings().invocation_window_seconds), warnings):
+    require_in_service(job.endpoint_name)
+    job_input, warnings = _validated_input(job_id, job.task, payload)
+    storage.put_json(job.input_key, job_input.model_dump(mode="json"))
+    started = jobs.start_job(job_id, _deadline(settings().invocation_window_seconds), warnings)
+    if started is None:
         raise Conflict(f"inference '{job_id}' was started already", field="id")
-    storage.delete_keys([job["payload_key"]])
-    return InferenceResponse(inference=to_inference(_invoke(jobs.get_job(job_id) or job)))
+    storage.delete_keys([job.payload_key])
+    return InferenceResponse(inference=to_inference(_invoke(started)))
 
 
 def get(caller: Caller, job_id: str) -> Inference:
@@ -197,11 +201,11 @@ def list_of(caller: Caller, limit: int, next_token: str | None, status: str | No
 
 def delete(caller: Caller, job_id: str) -> None:
     job = _owned(caller, job_id)
-    if job["status"] == "in_progress":
+    if job.status == "in_progress":
         raise Conflict(f"inference '{job_id}' is still in progress; delete it once it has ended", field="id")
-    keys = [job["input_key"], *([job["payload_key"]] if job.get("payload_key") else [])]
+    keys = [job.input_key, *([job.payload_key] if job.payload_key else [])]
     keys += storage.keys_under(s3_layout.output_prefix(job_id))
-    keys += [k for k in (storage.key_of(job.get(loc) or "") for loc in ("output_location", "failure_location")) if k]
+    keys += [k for k in (storage.key_of(loc or "") for loc in (job.output_location, job.failure_location)) if k]
     keys += [where(storage.bucket(), job_id).key for where in (async_output_location, async_failure_location)]
     storage.delete_keys(sorted(set(keys)))
     jobs.delete_job(job_id)

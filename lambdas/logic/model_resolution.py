@@ -11,7 +11,6 @@ mistyped or unfinished model is a 400 naming it and its field; every such model 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from api_schema.jobs import ModelRef, ResolvedModels
 from api_schema.payload import ControlNetUnit, GenerationPayload, Txt2ImgPayload
@@ -20,6 +19,7 @@ from api_schema.prompt_tags import lora_tags, model_name_of
 from api_schema.upscalers import parse_upscaler
 from api_schema.webui_fields import unit_field
 from lambdas.data import models as data
+from lambdas.data.records import ModelRecord
 from lambdas.data.storage import bucket
 from lambdas.errors import FieldError, InvalidInput
 from lambdas.settings import settings
@@ -27,25 +27,25 @@ from lambdas.settings import settings
 NO_VAE = ("", "Automatic", "None", "none", "auto")
 
 
-def model_ref(item: dict[str, Any]) -> ModelRef:
-    return ModelRef(id=item["id"], name=item["name"], type=item["type"], filename=item["filename"],
-                    bucket=bucket(), key=item["key"], size_bytes=item["size_bytes"])
+def model_ref(record: ModelRecord) -> ModelRef:
+    return ModelRef(id=record.id, name=record.name, type=record.type, filename=record.filename,
+                    bucket=bucket(), key=record.key, size_bytes=record.size_bytes)
 
 
 def resolve(title: str, model_type: str, field: str) -> ModelRef:
     name = model_name_of(title)
-    item = data.get_model_by_name(name)
+    record = data.get_model_by_name(name)
     for other in (title.strip(), model_name_of(re.split(r"[/\\]", title)[-1])):  # as typed; without a folder
-        if item is None and other != name:
-            item = data.get_model_by_name(other)
-    if item is None:
+        if record is None and other != name:
+            record = data.get_model_by_name(other)
+    if record is None:
         raise InvalidInput(f"{model_type} model '{name}' is not registered", field=field)
-    if item["type"] != model_type:
+    if record.type != model_type:
         article = "an" if model_type[0] in "aeiou" else "a"
-        raise InvalidInput(f"model '{name}' is a {item['type']} model, not {article} {model_type}", field=field)
-    if item["status"] != "ready":
+        raise InvalidInput(f"model '{name}' is a {record.type} model, not {article} {model_type}", field=field)
+    if record.status != "ready":
         raise InvalidInput(f"model '{name}' is not ready (its upload was not completed)", field=field)
-    return model_ref(item)
+    return model_ref(record)
 
 
 def uses_word(text: str, word: str) -> bool:
@@ -97,11 +97,11 @@ def resolve_models(payload: GenerationPayload) -> ResolvedModels:
             controlnets[unit.model] = resolver(unit.model, "controlnet", field)
 
     text = "\n".join(getattr(payload, field) for field in prompt_fields)
-    embeddings = {item["name"]: model_ref(item) for item in data.ready_models("embedding")
-                  if uses_word(text, item["name"])}
+    embeddings = {record.name: model_ref(record) for record in data.ready_models("embedding")
+                  if uses_word(text, record.name)}
     annotators: dict[str, ModelRef] = {}
     if any(unit.module != "none" for unit in payload.controlnet_units):
-        annotators = {item["name"]: model_ref(item) for item in data.ready_models("annotator")}
+        annotators = {record.name: model_ref(record) for record in data.ready_models("annotator")}
         resolver.errors += missing_annotators(units, set(annotators) | set(settings().baked_annotator_names))
 
     hr_checkpoint = upscaler = refiner = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Any
 
 from api_schema import s3_layout
 from api_schema.model_types import MODEL_TYPES
@@ -23,8 +22,9 @@ from api_schema.resources import (
 )
 from lambdas.data import models as data
 from lambdas.data import storage
-from lambdas.data.jobs import now_iso
-from lambdas.data.pages import Page, decode_token, encode_token
+from lambdas.data.dynamo import now_iso
+from lambdas.data.pages import Page, StartKey, decode_token, encode_token
+from lambdas.data.records import ModelRecord
 from lambdas.errors import Forbidden, InvalidInput, NotFound
 from lambdas.logic.caller import Caller
 
@@ -41,8 +41,9 @@ def part_count(size_bytes: int, part_size: int) -> int:
     return max(1, math.ceil(size_bytes / part_size))
 
 
-def to_model(item: dict[str, Any]) -> Model:
-    return Model.model_validate({name: item[name] for name in Model.model_fields})
+def to_model(record: ModelRecord) -> Model:
+    return Model(id=record.id, name=record.name, type=record.type, filename=record.filename,
+                 size_bytes=record.size_bytes, status=record.status, owner=record.owner, created_at=record.created_at)
 
 
 def create_model(caller: Caller, request: CreateModelRequest) -> CreateModelResponse:
@@ -50,21 +51,11 @@ def create_model(caller: Caller, request: CreateModelRequest) -> CreateModelResp
     key = s3_layout.model_key(request.type, model_id, request.filename)
     part_size = part_size_for(request.size_bytes)
     upload_id = storage.start_multipart(key)
-    item = {
-        "id": model_id,
-        "name": request.name,
-        "type": request.type,
-        "filename": request.filename,
-        "size_bytes": request.size_bytes,
-        "status": "uploading",
-        "owner": caller.name,
-        "created_at": now_iso(),
-        "key": key,
-        "upload_id": upload_id,
-        "part_size": part_size,
-    }
+    record = ModelRecord(id=model_id, name=request.name, type=request.type, filename=request.filename,
+                         size_bytes=request.size_bytes, status="uploading", owner=caller.name, created_at=now_iso(),
+                         key=key, part_size=part_size, upload_id=upload_id)
     try:
-        data.create_model(item)
+        data.create_model(record)
     except Exception:
         storage.abort_multipart(key, upload_id)
         raise
@@ -73,63 +64,52 @@ def create_model(caller: Caller, request: CreateModelRequest) -> CreateModelResp
         for n in range(1, part_count(request.size_bytes, part_size) + 1)
     ]
     upload = Upload(upload_id=upload_id, part_size=part_size, parts=parts)
-    return CreateModelResponse(model=to_model(item), upload=upload)
+    return CreateModelResponse(model=to_model(record), upload=upload)
 
 
-def _get(model_id: str) -> dict[str, Any]:
-    item = data.get_model(model_id)
-    if item is None:
+def _get(model_id: str) -> ModelRecord:
+    record = data.get_model(model_id)
+    if record is None:
         raise NotFound(f"model '{model_id}' not found", field="id")
-    return item
+    return record
 
 
-def _check_parts(item: dict[str, Any], request: CompleteModelRequest) -> list[tuple[int, str]]:
+def _check_parts(record: ModelRecord, upload_id: str, request: CompleteModelRequest) -> list[tuple[int, str]]:
     """The parts to complete with; InvalidInput (nothing changed) unless they add up to the registered size."""
-    from botocore.exceptions import ClientError
-
-    expected = part_count(item["size_bytes"], item["part_size"])
+    expected = part_count(record.size_bytes, record.part_size)
     numbers = [p.part_number for p in request.parts]
     if sorted(numbers) != list(range(1, expected + 1)):
         raise InvalidInput(f"parts must list each of the parts 1..{expected} exactly once", field="parts")
-    try:
-        sizes = storage.uploaded_parts(item["key"], item["upload_id"])
-    except ClientError as exc:
-        reason = exc.response["Error"]["Message"]
-        raise InvalidInput(f"the upload cannot be completed: {reason}", field="parts") from exc
+    sizes = storage.uploaded_parts(record.key, upload_id)
     missing = [n for n in numbers if n not in sizes]
     if missing:
         raise InvalidInput(f"part {missing[0]} has not been uploaded", field="parts")
     uploaded = sum(sizes[n] for n in numbers)
-    if uploaded != item["size_bytes"]:
-        registered = item["size_bytes"]
+    if uploaded != record.size_bytes:
+        registered = record.size_bytes
         raise InvalidInput(f"the parts hold {uploaded} bytes, the model was registered with {registered}", "size_bytes")
     return sorted((p.part_number, p.etag) for p in request.parts)
 
 
 def complete_model(caller: Caller, model_id: str, request: CompleteModelRequest) -> Model:
-    from botocore.exceptions import ClientError
-
-    item = _get(model_id)
-    if item["owner"] != caller.name:
+    record = _get(model_id)
+    if record.owner != caller.name:
         raise Forbidden("only the model's owner completes its upload")
-    if item["status"] == "ready":
-        return to_model(item)  # a repeated complete changes nothing
+    if record.status == "ready" or record.upload_id is None:
+        return to_model(record)  # a repeated complete changes nothing
     try:
-        parts = _check_parts(item, request)
-        storage.complete_multipart(item["key"], item["upload_id"], parts)
-    except (ClientError, InvalidInput) as exc:
+        parts = _check_parts(record, record.upload_id, request)
+        storage.complete_multipart(record.key, record.upload_id, parts)
+    except InvalidInput:
         current = _get(model_id)
-        if current["status"] == "ready":  # a concurrent complete finished the upload first
+        if current.status == "ready":  # a concurrent complete finished the upload first
             return to_model(current)
-        if isinstance(exc, InvalidInput):
-            raise
-        raise InvalidInput(f"S3 refused the parts: {exc.response['Error']['Message']}", field="parts") from exc
-    stored = storage.object_size(item["key"])
-    if stored != item["size_bytes"]:
-        storage.delete_keys([item["key"]])
-        raise InvalidInput(f"S3 stored {stored} bytes, not {item['size_bytes']}; upload again", field="size_bytes")
-    data.mark_ready(model_id)
-    return to_model(_get(model_id))
+        raise
+    stored = storage.object_size(record.key)
+    if stored != record.size_bytes:
+        storage.delete_keys([record.key])
+        raise InvalidInput(f"S3 stored {stored} bytes, not {record.size_bytes}; upload again", field="size_bytes")
+    return to_model(data.mark_ready(model_id) or _get(model_id))
 
 
 def get_model(model_id: str) -> Model:
@@ -145,26 +125,26 @@ def list_models(model_type: str | None, limit: int, next_token: str | None) -> M
         raise InvalidInput("next_token is malformed", field="next_token")
     first = types.index(start["type"]) if start else 0
     start_key = start if start and len(start) > 1 else None
-    items: list[dict[str, Any]] = []
-    next_key: dict[str, Any] | None = None
+    records: list[ModelRecord] = []
+    next_key: StartKey | None = None
     for position in range(first, len(types)):
-        page: Page = data.list_models(types[position], limit - len(items), start_key)
-        items.extend(page.items)
+        page: Page[ModelRecord] = data.list_models(types[position], limit - len(records), start_key)
+        records.extend(page.items)
         start_key = None
         if page.next_key:
             next_key = page.next_key
             break
-        if len(items) >= limit:
+        if len(records) >= limit:
             next_key = {"type": types[position + 1]} if position + 1 < len(types) else None
             break
-    return ModelList(models=[to_model(i) for i in items], next_token=encode_token(scope, next_key))
+    return ModelList(models=[to_model(r) for r in records], next_token=encode_token(scope, next_key))
 
 
 def delete_model(caller: Caller, model_id: str) -> None:
-    item = _get(model_id)
-    if item["owner"] != caller.name and not caller.is_admin:
+    record = _get(model_id)
+    if record.owner != caller.name and not caller.is_admin:
         raise Forbidden("only the model's owner or an admin deletes it")
-    if item.get("upload_id"):
-        storage.abort_multipart(item["key"], item["upload_id"])
-    storage.delete_keys([item["key"]])
-    data.delete_model(model_id, item["name"])
+    if record.upload_id:
+        storage.abort_multipart(record.key, record.upload_id)
+    storage.delete_keys([record.key])
+    data.delete_model(model_id, record.name)

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
+from api_schema.validation_errors import validation_message
 from lambdas.data.results_store import S3Location
 from lambdas.logic.results import Outcome, settle_failure, settle_success
 
@@ -87,7 +88,6 @@ def handle_notification(body: str) -> Handled:
     try:
         note = InferenceNotification.model_validate(message)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
         job_id = message.get("inferenceId")
-        return Handled(Outcome.MALFORMED, job_id if isinstance(job_id, str) else None, problems)
+        return Handled(Outcome.MALFORMED, job_id if isinstance(job_id, str) else None, validation_message(exc))
     return Handled(note.apply(), note.inferenceId)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from api_schema import s3_layout
 from api_schema.jobs import InferenceFailure, InferenceManifest
+from api_schema.validation_errors import as_text, problems
 from lambdas.data.jobs import get_job, mark_failed, mark_succeeded
 from lambdas.data.results_store import ResultTooLarge, S3Location, exists, read_text
 
@@ -31,7 +32,7 @@ class Outcome(str, Enum):
 
 def _is_in_progress(job_id: str) -> bool:
     job = get_job(job_id)
-    return job is not None and job.get("status") == "in_progress"
+    return job is not None and job.status == "in_progress"
 
 
 def _fail(job_id: str, error: str) -> Outcome:
@@ -49,9 +50,7 @@ def _load_manifest(job_id: str, output: S3Location) -> InferenceManifest | str:
     try:
         manifest = InferenceManifest.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return f"the endpoint's result {output} is not a valid manifest ({where}: {first['msg']})"
+        return f"the endpoint's result {output} is not a valid manifest ({as_text(problems(exc)[0])})"
     if manifest.job_id != job_id:
         return f"the endpoint's result {output} belongs to job {manifest.job_id!r}, not {job_id!r}"
     if not manifest.images:
@@ -73,10 +72,7 @@ def settle_success(job_id: str, output: S3Location) -> Outcome:
     manifest = _load_manifest(job_id, output)
     if isinstance(manifest, str):
         return _fail(job_id, manifest)
-    result = manifest.model_dump(
-        include={"images", "image_kinds", "info", "infotexts", "parameters", "seeds", "timings"}
-    )
-    return Outcome.SUCCEEDED if mark_succeeded(job_id, result) else Outcome.UNCHANGED
+    return Outcome.SUCCEEDED if mark_succeeded(job_id, manifest) else Outcome.UNCHANGED
 
 
 def describe_failure(text: str) -> str | None:

@@ -10,10 +10,10 @@ fails as timed out. A created job fails as never started.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
+from lambdas.data.dynamo import parse_iso
 from lambdas.data.jobs import get_job, mark_failed, overdue_jobs
+from lambdas.data.records import JobRecord
 from lambdas.data.results_store import S3Location, async_failure_location, async_output_location, exists
 from lambdas.logic.results import Outcome, settle_failure, settle_success
 from lambdas.settings import settings
@@ -28,19 +28,18 @@ class SweepReport:
     errors: dict[str, str] = field(default_factory=dict)  # job id -> the transient error; the next run retries
 
 
-def _seconds_since_start(job: dict[str, Any], now: int) -> int | None:
-    started = job.get("started_at") or job.get("created_at")
+def _seconds_since_start(job: JobRecord, now: int) -> int | None:
     try:
-        began = datetime.strptime(str(started), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        began = parse_iso(job.started_at or job.created_at)
     except ValueError:
         return None
     return max(0, now - int(began.timestamp()))
 
 
-def timed_out_error(job: dict[str, Any], now: int) -> str:
+def timed_out_error(job: JobRecord, now: int) -> str:
     elapsed = _seconds_since_start(job, now)
     waited = f" after {elapsed} s" if elapsed is not None else ""
-    endpoint = f"endpoint {job['endpoint_name']}" if job.get("endpoint_name") else "the endpoint"
+    endpoint = f"endpoint {job.endpoint_name}" if job.endpoint_name else "the endpoint"
     return f"timed out{waited} without a result from {endpoint}"
 
 
@@ -48,43 +47,43 @@ def _failed(job_id: str, error: str) -> Outcome:
     return Outcome.FAILED if mark_failed(job_id, error) else Outcome.UNCHANGED
 
 
-def _recorded(job: dict[str, Any], attribute: str) -> S3Location | None:
+def _recorded(location: str | None) -> S3Location | None:
     """Where InvokeEndpointAsync said it would write (recorded at submit); None if not recorded."""
-    return S3Location.parse(job[attribute]) if job.get(attribute) else None
+    return S3Location.parse(location) if location else None
 
 
 def recover(job_id: str, now: int) -> Outcome:
     """Settle one overdue job from its S3 output, its failure object, or as timed out."""
     job = get_job(job_id)  # the index is eventually consistent: the job may have moved on meanwhile
-    if job is None or "pending" not in job or int(job["deadline"]) > now:
+    if job is None or job.pending is None or job.deadline > now:
         return Outcome.UNCHANGED
-    if job["status"] == "created":
+    if job.status == "created":
         return _failed(job_id, "the payload was not uploaded and started before the upload URL expired")
     bucket = settings().bucket
-    output = _recorded(job, "output_location") or async_output_location(bucket, job_id)
+    output = _recorded(job.output_location) or async_output_location(bucket, job_id)
     if exists(output):
         return settle_success(job_id, output)
-    failure = _recorded(job, "failure_location") or async_failure_location(bucket, job_id)
+    failure = _recorded(job.failure_location) or async_failure_location(bucket, job_id)
     if exists(failure):
         return settle_failure(job_id, failure, reason=None)
     return settle_failure(job_id, None, reason=timed_out_error(job, now))
 
 
-def _settle_overdue(job: dict[str, Any], now: int) -> Outcome:
+def _settle_overdue(job: JobRecord, now: int) -> Outcome:
     """`recover`; once the job is GIVE_UP_AFTER_S past its deadline, an error fails it instead of keeping it."""
     try:
-        return recover(str(job["id"]), now)
+        return recover(job.id, now)
     except Exception as exc:
-        if now - int(job["deadline"]) < GIVE_UP_AFTER_S:
+        if now - job.deadline < GIVE_UP_AFTER_S:
             raise
-        return _failed(str(job["id"]), f"its result could not be read: {type(exc).__name__}")
+        return _failed(job.id, f"its result could not be read: {type(exc).__name__}")
 
 
 def sweep(now: int, limit: int = SWEEP_LIMIT) -> SweepReport:
     report = SweepReport()
     for job in overdue_jobs(now, limit):
         try:
-            report.outcomes[job["id"]] = _settle_overdue(job, now)
+            report.outcomes[job.id] = _settle_overdue(job, now)
         except Exception as exc:  # one job's transient error must not keep the others waiting
-            report.errors[job["id"]] = f"{type(exc).__name__}: {exc}"
+            report.errors[job.id] = f"{type(exc).__name__}: {exc}"
     return report

@@ -55,10 +55,10 @@ def main() -> None:
             job = client.create_inference("bench", "txt2img", {**payload, "seed": seed})
             done = client.wait_inference(job["id"], poll_interval=0.02, timeout=600)
             assert done["status"] == "succeeded", done.get("error")
-            item = get_job(job["id"])
-            assert item is not None
-            completed = datetime.fromisoformat(item["completed_at"].replace("Z", "+00:00")).timestamp()
-            return completed - submitted, float(item["timings"]["total_s"]), float(item["timings"]["inference_s"])
+            record = get_job(job["id"])
+            assert record is not None and record.completed_at and record.timings
+            completed = datetime.fromisoformat(record.completed_at.replace("Z", "+00:00")).timestamp()
+            return completed - submitted, record.timings.total_s, record.timings.inference_s
 
         run_one(0)  # warm-up: the first job loads the pipeline
         results = [run_one(seed) for seed in range(1, args.jobs + 1)]

@@ -101,8 +101,8 @@ def test_a_hundred_concurrent_jobs_with_faults_end_isolated_and_paginated_exactl
     for name in USERS:
         assert poll(lambda name=name: ended(name), bool, timeout=600, interval=2.0), name
     for job_id in submitted["dan"]:
-        job = poll(lambda job_id=job_id: get_job(job_id), lambda j: j["status"] != "in_progress", timeout=120)
-        assert job["status"] == "succeeded", job
+        job = poll(lambda job_id=job_id: get_job(job_id), lambda j: j.status != "in_progress", timeout=120)
+        assert job.status == "succeeded", job
 
     # Then: each user sees exactly their own jobs, once each, newest first, all succeeded
     for name in USERS:

@@ -4,6 +4,7 @@ import json
 
 import boto3
 
+from api_schema.jobs import InferenceManifest, Timings
 from lambdas.data.jobs import get_job, jobs_table, mark_failed, mark_succeeded
 
 
@@ -17,12 +18,18 @@ def test_topics_deliver_raw_messages_to_the_results_queue(aws):
 
 
 def test_a_job_leaves_in_progress_exactly_once(aws):
-    jobs_table().put_item(Item={"id": "j1", "owner": "u", "status": "in_progress", "pending": "1", "deadline": 1})
+    jobs_table().put_item(Item={"id": "j1", "owner": "u", "task": "txt2img", "endpoint_name": "sd",
+                                "status": "in_progress", "created_at": "2026-11-25T18:00:00.000000Z",
+                                "input_key": "inputs/j1.json", "pending": "1", "deadline": 1})
 
-    assert mark_succeeded("j1", {"images": ["outputs/j1/image_0.png"], "seeds": [1]})
+    def manifest(job_id: str, images: list[str], seeds: list[int]) -> InferenceManifest:
+        return InferenceManifest(job_id=job_id, images=images, info="", infotexts=[], parameters={}, seeds=seeds,
+                                 timings=Timings())
+
+    assert mark_succeeded("j1", manifest("j1", ["outputs/j1/image_0.png"], [1]))
     assert not mark_failed("j1", "late failure")
-    assert not mark_succeeded("missing", {"images": []})
+    assert not mark_succeeded("missing", manifest("missing", [], []))
 
     job = get_job("j1")
     assert job is not None
-    assert job["status"] == "succeeded" and job["seeds"] == [1] and "pending" not in job and "error" not in job
+    assert job.status == "succeeded" and job.seeds == [1] and job.pending is None and job.error is None

@@ -66,14 +66,16 @@ def test_unknown_hires_models_and_names_are_400(gateway, user_key, endpoint, che
 
 
 def test_detected_maps_are_marked_in_the_job_images(gateway, user_key, endpoint, checkpoint, aws):
+    from api_schema.jobs import InferenceManifest, Timings
     from lambdas.data.jobs import mark_succeeded
 
     job_id = submit(gateway, user_key, txt2img()).body["inference"]["id"]
     keys = [f"outputs/{job_id}/image_{i}.png" for i in range(3)]
     for key in keys:
         boto3.client("s3").put_object(Bucket=aws.settings.bucket, Key=key, Body=b"png")
-    assert mark_succeeded(job_id, {"images": keys, "image_kinds": ["image", "detected_map", "detected_map"],
-                                   "info": "a cat", "seeds": [1]})
+    assert mark_succeeded(job_id, InferenceManifest(
+        job_id=job_id, images=keys, image_kinds=["image", "detected_map", "detected_map"], info="a cat",
+        infotexts=[], parameters={}, seeds=[1], timings=Timings()))
 
     job = gateway.get(f"/inferences/{job_id}", key=user_key).body["inference"]
 

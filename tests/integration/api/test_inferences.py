@@ -240,7 +240,7 @@ def test_an_unstarted_upload_job_can_be_failed_by_the_sweeper(gateway, user_key,
 
     assert mark_failed(job_id, "the payload was never uploaded")
     job = get_job(job_id)
-    assert job is not None and job["status"] == "failed" and "pending" not in job
+    assert job is not None and job.status == "failed" and job.pending is None
 
 
 def test_other_users_jobs_are_404(gateway, user_key, other_key, endpoint, checkpoint):
@@ -255,14 +255,15 @@ def test_other_users_jobs_are_404(gateway, user_key, other_key, endpoint, checkp
 
 def finish(aws, job_id, images=2):
     """What the result notifier does when the container succeeded: images in S3, the job marked succeeded."""
+    from api_schema.jobs import InferenceManifest, Timings
     from lambdas.data.jobs import mark_succeeded
 
     s3 = boto3.client("s3")
     keys = [f"outputs/{job_id}/image_{i}.png" for i in range(images)]
     for i, key in enumerate(keys):
         s3.put_object(Bucket=aws.settings.bucket, Key=key, Body=f"png{i}".encode())
-    assert mark_succeeded(job_id, {"images": keys, "info": "a cat\nSteps: 4", "parameters": {"steps": 4},
-                                   "seeds": [1, 2]})
+    assert mark_succeeded(job_id, InferenceManifest(job_id=job_id, images=keys, info="a cat\nSteps: 4", infotexts=[],
+                                                    parameters={"steps": 4}, seeds=[1, 2], timings=Timings()))
     return keys
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 
 from api_schema.jobs import InferenceFailure, InferenceManifest, Timings
-from lambdas.data.jobs import PENDING, jobs_table, now_iso
+from lambdas.data.dynamo import now_iso
+from lambdas.data.jobs import PENDING, jobs_table
 from lambdas.settings import settings
 
 

@@ -16,9 +16,9 @@ CREATED = "2026-11-25T18:00:00.500000Z"
 
 
 def status_of(name: str) -> tuple[str, str | None]:
-    item = get_endpoint(name)
-    assert item is not None
-    return item["status"], item.get("failure_reason")
+    record = get_endpoint(name)
+    assert record is not None
+    return record.status, record.failure_reason
 
 
 def scaling_policies(endpoint: str = "sd") -> dict[str, dict]:
@@ -54,7 +54,7 @@ def test_each_state_change_lands_in_the_table(aws):
         handler(endpoint_state_change("sd", status, time, reason), None)
 
         assert status_of("sd") == expected, status
-        assert get_endpoint("sd")["updated_at"] == time.replace("Z", ".000000Z")
+        assert get_endpoint("sd").updated_at == time.replace("Z", ".000000Z")
 
 
 def test_both_spellings_of_the_status_are_understood(aws):
@@ -90,7 +90,7 @@ def test_an_event_in_the_same_second_as_the_apis_write_is_not_stale(aws):
     handler(endpoint_state_change("sd", "IN_SERVICE", "2026-11-25T18:00:00Z"), None)
 
     assert status_of("sd") == ("InService", None)
-    assert get_endpoint("sd")["updated_at"] == "2026-11-25T18:00:00.000000Z"
+    assert get_endpoint("sd").updated_at == "2026-11-25T18:00:00.000000Z"
 
 
 def test_an_endpoint_this_stack_does_not_know_is_left_alone(aws):
@@ -120,7 +120,7 @@ def test_the_first_in_service_registers_backlog_autoscaling_and_the_scale_from_z
     result = handler(endpoint_state_change("sd", "IN_SERVICE", "2026-11-25T18:08:00Z"), None)
 
     assert result["result"] == "status InService; autoscaling registered"
-    assert get_endpoint("sd")["autoscaling_registered"] is True
+    assert get_endpoint("sd").autoscaling_registered is True
     [target] = scalable_targets()
     assert (target["ResourceId"], target["ScalableDimension"]) == (RESOURCE, DIMENSION)
     assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 3)

@@ -26,9 +26,10 @@ from lambdas.data.jobs import get_job, jobs_table
 
 
 def job(job_id: str) -> dict:
-    item = get_job(job_id)
-    assert item is not None
-    return item
+    """The job as stored: its attributes, absent ones left out."""
+    record = get_job(job_id)
+    assert record is not None
+    return record.model_dump(exclude_none=True)
 
 
 def test_a_success_notification_completes_the_job_with_the_manifest(aws, run_notifier):

@@ -35,7 +35,7 @@ def put_overdue_job(job_id: str, started_ago: int = HOUR + 400) -> None:
 def status(job_id: str) -> str:
     job = get_job(job_id)
     assert job is not None
-    return str(job["status"])
+    return str(job.status)
 
 
 def test_a_job_whose_success_notification_was_lost_is_recovered_from_its_output(aws, no_scans):
@@ -46,7 +46,7 @@ def test_a_job_whose_success_notification_was_lost_is_recovered_from_its_output(
 
     job = get_job("lost")
     assert job is not None and result["outcomes"] == {"lost": "succeeded"}
-    assert job["status"] == "succeeded" and job["images"] == ["outputs/lost/image_0.png"] and "pending" not in job
+    assert job.status == "succeeded" and job.images == ["outputs/lost/image_0.png"] and job.pending is None
 
 
 def test_a_job_whose_failure_notification_was_lost_fails_with_the_containers_error(aws, no_scans):
@@ -57,7 +57,7 @@ def test_a_job_whose_failure_notification_was_lost_fails_with_the_containers_err
 
     job = get_job("broken")
     assert job is not None
-    assert job["status"] == "failed" and job["error"] == "checkpoint is corrupt (ModelLoadError)"
+    assert job.status == "failed" and job.error == "checkpoint is corrupt (ModelLoadError)"
 
 
 def test_a_job_with_nothing_in_s3_fails_as_timed_out(aws, no_scans):
@@ -67,10 +67,11 @@ def test_a_job_with_nothing_in_s3_fails_as_timed_out(aws, no_scans):
 
     job = get_job("silent")
     assert job is not None and result["outcomes"] == {"silent": "failed"}
-    assert job["status"] == "failed" and "pending" not in job
-    elapsed = int(job["error"].removeprefix("timed out after ").split(" s ")[0])
+    assert job.status == "failed" and job.pending is None
+    assert job.error is not None
+    elapsed = int(job.error.removeprefix("timed out after ").split(" s ")[0])
     assert HOUR + 400 <= elapsed <= HOUR + 460
-    assert job["error"].endswith(" s without a result from endpoint sd-endpoint")
+    assert job.error.endswith(" s without a result from endpoint sd-endpoint")
 
 
 def test_a_fresh_job_is_untouched_even_when_its_result_is_already_in_s3(aws, no_scans):
@@ -143,6 +144,7 @@ def test_a_created_job_whose_payload_never_came_fails_when_its_upload_window_end
             "endpoint_name": "sd-endpoint",
             "status": "created",
             "created_at": iso(time.time() - 4000),
+            "input_key": "inputs/never.json",
             "pending": "1",
             "deadline": int(time.time()) - 100,
         }
@@ -151,8 +153,8 @@ def test_a_created_job_whose_payload_never_came_fails_when_its_upload_window_end
     handler({}, None)
 
     job = get_job("never")
-    assert job is not None and job["status"] == "failed" and "pending" not in job
-    assert job["error"] == "the payload was not uploaded and started before the upload URL expired"
+    assert job is not None and job.status == "failed" and job.pending is None
+    assert job.error == "the payload was not uploaded and started before the upload URL expired"
 
 
 def test_a_result_that_cannot_be_read_fails_the_job_an_hour_after_its_deadline(aws, no_scans):
@@ -167,5 +169,5 @@ def test_a_result_that_cannot_be_read_fails_the_job_an_hour_after_its_deadline(a
 
     assert status("recent") == "in_progress"
     job = get_job("ancient")
-    assert job is not None and job["status"] == "failed"
-    assert job["error"] == "its result could not be read: AccessDenied"
+    assert job is not None and job.status == "failed"
+    assert job.error == "its result could not be read: AccessDenied"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lambdas.data.records import JobRecord
 from lambdas.data.results_store import S3Location, async_failure_location, async_output_location
 from lambdas.logic.notifications import handle_notification
 from lambdas.logic.results import Outcome, describe_failure
@@ -60,8 +61,12 @@ def test_a_malformed_notification_says_which_field_is_wrong():
 
 
 def test_a_timed_out_job_says_how_long_it_waited():
-    job = {"id": "j", "endpoint_name": "sd", "started_at": "2026-11-25T18:00:00.000000Z"}
+    def job(endpoint_name: str, started_at: str | None) -> JobRecord:
+        return JobRecord(id="j", owner="u", task="txt2img", endpoint_name=endpoint_name, status="in_progress",
+                         created_at="", started_at=started_at, input_key="inputs/j.json", deadline=0)
+
     started = 1795629600  # 2026-11-25T18:00:00Z
 
-    assert timed_out_error(job, started + 3901) == "timed out after 3901 s without a result from endpoint sd"
-    assert timed_out_error({"id": "j"}, started) == "timed out without a result from the endpoint"
+    assert timed_out_error(job("sd", "2026-11-25T18:00:00.000000Z"), started + 3901) == (
+        "timed out after 3901 s without a result from endpoint sd")
+    assert timed_out_error(job("", None), started) == "timed out without a result from the endpoint"
