@@ -3,15 +3,26 @@ it, names made canonical."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from api_schema.controlnet_modes import HR_OPTIONS, canonical_control_mode, canonical_resize_mode
+from api_schema.images import image_problem
 from api_schema.preprocessors import canonical_preprocessor
 
 MAX_CONTROLNET_UNITS = 10
 NO_MODEL = ("", "None", "none")
+
+
+def decodable(value: str) -> str:
+    """A request's image string that can be an image (known at submit, beside the body's other problems)."""
+    if problem := image_problem(value):
+        raise ValueError(f"the image {problem}")
+    return value
+
+
+ImageString = Annotated[str, AfterValidator(decodable)]
 
 
 class ControlNetUnit(BaseModel):
@@ -50,6 +61,12 @@ class ControlNetUnit(BaseModel):
         if mask:
             raise ValueError("a ControlNet mask is not supported")
         return image or None
+
+    @field_validator("image")
+    @classmethod
+    def _decodes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # a disabled unit's image is never read, by the extension either
+        return decodable(value) if value and info.data.get("enabled", True) else value
 
     @field_validator("module")
     @classmethod

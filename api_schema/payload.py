@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from api_schema.controlnet_unit import ControlNetArgs, ControlNetUnit
+from api_schema.controlnet_unit import ControlNetArgs, ControlNetUnit, ImageString, decodable
 from api_schema.prompt_tags import lora_tags
 from api_schema.samplers import canonical_sampler, canonical_schedule, split_sampler
 from api_schema.support import Problem, screen
@@ -132,12 +132,6 @@ class GenerationPayload(BaseModel):
                        for i, unit in enumerate(cn.args if cn else []) if "hr_option" in unit.model_fields_set]
         return unused
 
-    def images(self) -> list[tuple[str, str]]:
-        """Every image string of the body, with its path."""
-        cn = self.alwayson_scripts.controlnet
-        return [(unit_field(i, "image"), unit.image)
-                for i, unit in enumerate(cn.args if cn else []) if unit.enabled and unit.image]
-
 
 class Txt2ImgPayload(GenerationPayload):
     enable_hr: bool = Field(False, description="hires fix: upscale the first pass and denoise it again")
@@ -212,7 +206,7 @@ class Txt2ImgPayload(GenerationPayload):
 
 
 class Img2ImgPayload(GenerationPayload):
-    init_images: list[str] = Field(min_length=1, max_length=8, description="base64 images")
+    init_images: list[ImageString] = Field(min_length=1, max_length=8, description="base64 images")
     denoising_strength: float | None = Field(0.75, ge=0.0, le=1.0)
     resize_mode: int = Field(0, ge=0, le=3)
     mask: str | None = Field(None, description="base64 inpainting mask: white is repainted")
@@ -230,10 +224,10 @@ class Img2ImgPayload(GenerationPayload):
     def _no_mask(cls, value: Any) -> Any:
         return value or None  # clients send "" for no mask
 
-    def images(self) -> list[tuple[str, str]]:
-        masks = [("mask", self.mask)] if self.mask else []
-        return [*((f"init_images.{i}", image) for i, image in enumerate(self.init_images)), *masks,
-                *super().images()]
+    @field_validator("mask")
+    @classmethod
+    def _mask_decodes(cls, value: str | None) -> str | None:
+        return value and decodable(value)
 
 
 Task = Literal["txt2img", "img2img"]

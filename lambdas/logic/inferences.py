@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from api_schema import s3_layout
-from api_schema.images import image_problem
 from api_schema.jobs import InferenceInput
 from api_schema.payload import parse_payload
 from api_schema.resources import (
@@ -67,14 +66,7 @@ def _validated_input(job_id: str, task: str, payload: Any) -> tuple[InferenceInp
         parsed = parse_payload(task, payload)
     except ValidationError as exc:
         raise InvalidInput.of([_payload_error(p.field, p.message) for p in problems(exc)]) from exc
-    errors = [_payload_error(path, f"the image {problem}") for path, image in parsed.images()
-              if (problem := image_problem(image))]
-    try:
-        models = resolve_models(parsed)
-    except InvalidInput as exc:
-        errors += exc.errors
-    if errors:
-        raise InvalidInput.of(errors)
+    models = resolve_models(parsed)
     warnings = [FieldMessage(field=f"payload.{w.field}", message=w.message) for w in parsed.warnings]
     return InferenceInput(job_id=job_id, task=task, payload=payload, models=models, output_bucket=storage.bucket(),
                           output_prefix=s3_layout.output_prefix(job_id)), warnings

@@ -13,6 +13,7 @@ from api_schema.payload import PAYLOAD_MODELS, ControlNetUnit, parse_payload
 from api_schema.preprocessors import PREPROCESSOR_ALIASES, canonical_preprocessor
 from api_schema.samplers import canonical_sampler, canonical_schedule
 from api_schema.support import NOT_IMPLEMENTED, UNIT_NOT_IMPLEMENTED, screen
+from api_schema.validation_errors import problems
 from api_schema.webui_fields import CONTROLNET_UNIT_FIELDS, WEBUI_FIELDS
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -211,3 +212,17 @@ def jpeg() -> str:
 def test_image_strings(value, problem):
     found = image_problem(value)
     assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_bad_image_strings_are_listed_beside_the_body_s_other_problems():
+    unit = {"model": "cn", "image": "%%%"}
+    body = {"init_images": [PNG, "bm90IGFuIGltYWdl"], "mask": "%%%", "steps": 0,
+            "alwayson_scripts": {"controlnet": {"args": [unit, {**unit, "enabled": False}]}}}
+
+    with pytest.raises(ValidationError) as caught:
+        parse_payload("img2img", body)
+
+    found = {p.field: p.message for p in problems(caught.value)}
+    assert sorted(found) == ["alwayson_scripts.controlnet.args.0.image", "init_images.1", "mask", "steps"], found
+    assert found["init_images.1"] == "the image does not decode as a PNG, JPEG or WebP image"
+    assert found["mask"].startswith("the image is not base64")
