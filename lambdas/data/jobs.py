@@ -18,6 +18,7 @@ Item layout (attribute: meaning):
   image_kinds        one per image, "image" or "detected_map" (absent or empty: all "image")
   info, infotexts, parameters, seeds, timings   from the container's manifest (succeeded)
   error              why it failed (failed)
+  webhook_url        where its webhook goes when it ends (optional; lambdas.logic.webhooks)
 
 Transitions are conditional writes: created -> in_progress -> succeeded | failed (and created -> failed for
 a payload that never came), never backwards, so a duplicate or late notification changes nothing.

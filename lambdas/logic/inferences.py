@@ -28,6 +28,7 @@ from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
 from lambdas.logic.json_text import check_json_depth
 from lambdas.logic.model_resolution import resolve_models
+from lambdas.logic.webhooks import accept_webhook_url
 from lambdas.settings import settings
 
 MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -99,6 +100,8 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
         "input_key": s3_layout.input_key(job_id),
         "pending": jobs.PENDING,
     }
+    if request.webhook_url:
+        job["webhook_url"] = accept_webhook_url(caller, request.webhook_url)
     if request.payload_upload:
         if request.payload is not None:
             raise InvalidInput("send either payload or payload_upload: true, not both", field="payload")

@@ -1,5 +1,5 @@
-"""The webhook signing secret: created and rotated by its owner, shown once, readable afterwards by nothing the API
-answers (it lives in Secrets Manager, one secret per user)."""
+"""Webhooks through the API: the signing secret (created and rotated by its owner, shown once, readable afterwards
+by nothing the API answers) and a job's webhook_url (checked at submit, kept on the job)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,30 @@ def test_the_secret_is_shown_only_once(gateway, user_key):
 
 def test_the_secret_route_needs_a_key(gateway, admin_key):
     assert gateway.post("/users/me/webhook-secret").status == 401
+
+
+def submit(gateway, key, webhook_url):
+    body = {"endpoint_name": "sd", "task": "txt2img", "payload_upload": True, "webhook_url": webhook_url}
+    return gateway.post("/inferences", key=key, json_body=body)
+
+
+def test_a_job_keeps_its_webhook_url_once_its_owner_has_a_secret(gateway, user_key, endpoint):
+    url = "https://93.184.215.14/hooks/sdcloud"
+    without = submit(gateway, user_key, url)
+    rotate(gateway, user_key)
+    job = submit(gateway, user_key, url)
+
+    assert without.status == 400 and without.body["field"] == "webhook_url"
+    assert "webhook-secret" in without.message
+    assert job.status == 201 and job.body["inference"]["webhook_url"] == url
+    read = gateway.get(f"/inferences/{job.body['inference']['id']}", key=user_key)
+    assert read.body["inference"]["webhook_url"] == url
+
+
+def test_on_the_aws_settings_a_private_or_plain_http_webhook_url_is_400(gateway, user_key, endpoint):
+    rotate(gateway, user_key)
+
+    for url in ("https://10.0.0.7/hook", "https://169.254.169.254/latest/meta-data", "https://[fd00:ec2::254]/",
+                "http://127.0.0.1:8080/hook", "https://localhost/hook"):
+        reply = submit(gateway, user_key, url)
+        assert reply.status == 400 and reply.body["field"] == "webhook_url", (url, reply.body)
