@@ -25,8 +25,9 @@ NOTIFIER = FunctionSpec("notifier", "lambdas.notifier.handler", timeout_s=60, me
 ENDPOINT_EVENTS = FunctionSpec("endpoint-events", "lambdas.endpoint_events.handler", timeout_s=60)
 # A sweep settles at most SWEEP_LIMIT jobs; its schedule runs every 5 minutes.
 SWEEPER = FunctionSpec("sweeper", "lambdas.sweeper.handler", timeout_s=120, memory_mb=512)
-# Completion webhooks from the webhook queue; one POST waits at most WEBHOOK_TIMEOUT_S, a batch holds up to 5.
+# Completion webhooks from the webhook queue, WEBHOOK_BATCH_SIZE at a time; one POST waits at most 10 s.
 WEBHOOK_DELIVERY = FunctionSpec("webhook-delivery", "lambdas.webhook_delivery.handler", timeout_s=60)
+WEBHOOK_BATCH_SIZE = 5
 # Receives of a webhook message before its dead-letter queue: with the delivery's backoff (settings'
 # webhook_retry_seconds, doubled per attempt up to 15 minutes) the default retries cover about 1.8 hours.
 WEBHOOK_MAX_RECEIVES = 12

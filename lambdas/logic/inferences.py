@@ -28,7 +28,7 @@ from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
 from lambdas.logic.json_text import check_json_depth
 from lambdas.logic.model_resolution import resolve_models
-from lambdas.logic.webhooks import accept_webhook_url
+from lambdas.logic.webhooks import accept_webhook_url, announce_end
 from lambdas.settings import settings
 
 MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -82,7 +82,8 @@ def _invoke(job: dict[str, Any]) -> dict[str, Any]:
         answer = sagemaker.invoke_async(endpoint, job["input_key"], job["id"])
     except (ClientError, BotoCoreError) as exc:
         reason = exc.response["Error"]["Message"] if isinstance(exc, ClientError) else str(exc)
-        jobs.mark_failed(job["id"], f"the endpoint did not accept the job: {reason}")
+        if jobs.mark_failed(job["id"], f"the endpoint did not accept the job: {reason}"):
+            announce_end(job["id"])
     else:
         jobs.record_invocation(job["id"], answer.get("OutputLocation"), answer.get("FailureLocation"))
     return jobs.get_job(job["id"]) or job

@@ -17,6 +17,7 @@ from api_schema import s3_layout
 from api_schema.jobs import InferenceFailure, InferenceManifest
 from lambdas.data.jobs import get_job, mark_failed, mark_succeeded
 from lambdas.data.results_store import ResultTooLarge, S3Location, exists, read_text
+from lambdas.logic.webhooks import announce_end
 
 MAX_ERROR_CHARS = 2000
 
@@ -35,7 +36,10 @@ def _is_in_progress(job_id: str) -> bool:
 
 
 def _fail(job_id: str, error: str) -> Outcome:
-    return Outcome.FAILED if mark_failed(job_id, error[:MAX_ERROR_CHARS]) else Outcome.UNCHANGED
+    if not mark_failed(job_id, error[:MAX_ERROR_CHARS]):
+        return Outcome.UNCHANGED
+    announce_end(job_id)
+    return Outcome.FAILED
 
 
 def _load_manifest(job_id: str, output: S3Location) -> InferenceManifest | str:
@@ -76,7 +80,10 @@ def settle_success(job_id: str, output: S3Location) -> Outcome:
     result = manifest.model_dump(
         include={"images", "image_kinds", "info", "infotexts", "parameters", "seeds", "timings"}
     )
-    return Outcome.SUCCEEDED if mark_succeeded(job_id, result) else Outcome.UNCHANGED
+    if not mark_succeeded(job_id, result):
+        return Outcome.UNCHANGED
+    announce_end(job_id)
+    return Outcome.SUCCEEDED
 
 
 def describe_failure(text: str) -> str | None:

@@ -38,6 +38,10 @@ class WebhookTarget:
     path: str  # path and query, as sent in the request line
 
 
+class Unresolvable(InvalidInput):
+    """The host does not resolve (now): at delivery, a reason to try again later."""
+
+
 def resolve_host(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return sorted({str(info[4][0]) for info in infos})
@@ -80,9 +84,9 @@ def check_webhook_url(url: str, *, allow_loopback: bool, resolve: Resolver = res
     try:
         addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host, port)]
     except (OSError, UnicodeError, ValueError) as exc:
-        raise _invalid(f"names host '{host}', which does not resolve") from exc
+        raise Unresolvable(f"{FIELD} names host '{host}', which does not resolve", field=FIELD) from exc
     if not addresses:
-        raise _invalid(f"names host '{host}', which does not resolve")
+        raise Unresolvable(f"{FIELD} names host '{host}', which does not resolve", field=FIELD)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     target = WebhookTarget(scheme, host, port, str(addresses[0]), path)
     if allow_loopback and all(a.is_loopback for a in addresses):
