@@ -11,6 +11,8 @@ from e2e_helpers import Api, poll, tiny_payload, wait_job
 from standardwebhooks import Webhook
 from webhook_receiver import Receiver, webhook_receiver
 
+from sdcloud_client import SdCloudClient
+
 QUIET_S = 4  # how long no further delivery may arrive after the expected ones
 
 
@@ -45,9 +47,11 @@ def test_each_ended_job_is_delivered_once_signed_with_the_owners_secret(user, mo
 
 
 def test_a_receiver_that_fails_at_first_gets_the_delivery_on_a_retry_with_the_same_id(user, models, endpoint):
-    secret = user.ok("POST", "/users/me/webhook-secret", 201)["secret"]
+    client = SdCloudClient(user.url, user.key)  # the client core the CLI's `users webhook-secret` and --webhook-url use
+    secret = client.rotate_webhook_secret()
     with webhook_receiver(500, 503) as receiver:
-        job_id = submit(user, endpoint, tiny_payload(models, seed=3), receiver.url)
+        job_id = client.create_inference(endpoint, "txt2img", tiny_payload(models, seed=3),
+                                         webhook_url=receiver.url)["id"]
         assert wait_job(user, job_id)["status"] == "succeeded"
         wait_deliveries(receiver, 3)
 
