@@ -1,7 +1,8 @@
 """Create the stack's storage and messaging on whatever AWS endpoint boto3 points at (moto, locally).
 
 The tables come from `lambdas.data.tables`, the same definitions the CDK stack builds from; the queue
-wiring (two topics -> one queue with raw delivery, a DLQ after 5 receives) mirrors the async-flow construct.
+wiring (two topics -> one queue with raw delivery, a DLQ after 5 receives) mirrors the async-flow construct,
+and the webhook queue (its own DLQ after WEBHOOK_MAX_RECEIVES) the webhooks construct.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def create_queue(sqs: Any, name: str, visibility_s: int, max_receives: int) -> t
 
 
 def provision(prefix: str = "sdcloud", region: str = "us-east-1", **overrides: Any) -> LocalResources:
-    """Create bucket, tables, topics and the results queue; return the settings that name them."""
+    """Create bucket, tables, topics, the results and webhook queues; return the settings that name them."""
     session = boto3.session.Session(region_name=region)
     s3, dynamodb = session.client("s3"), session.client("dynamodb")
     sns, sqs = session.client("sns"), session.client("sqs")
