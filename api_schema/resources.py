@@ -13,6 +13,8 @@ Role = Literal["admin", "user"]
 ModelStatus = Literal["uploading", "ready"]
 EndpointStatus = Literal["Creating", "InService", "Updating", "Failed", "Deleting"]
 JobStatus = Literal["created", "in_progress", "succeeded", "failed"]
+# The statuses a job ends in: no transition leaves them, and reaching one sends the job's webhook.
+ENDED_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$"
@@ -53,6 +55,11 @@ class UserResponse(BaseModel):
 class UserList(BaseModel):
     users: list[User]
     next_token: str | None = None
+
+
+class WebhookSecretResponse(BaseModel):
+    secret: str = Field(description="the Standard Webhooks signing secret (`whsec_` + base64), shown once; a new "
+                                    "one replaces it for every later delivery")
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -142,6 +149,9 @@ class CreateInferenceRequest(Strict):
     task: Literal["txt2img", "img2img"]
     payload: dict[str, Any] | None = Field(None, description="the AUTOMATIC1111 txt2img / img2img body")
     payload_upload: bool = Field(False, description="upload the payload to a presigned URL, then /start")
+    webhook_url: str | None = Field(None, max_length=2048, description="https URL of a public host: when the job "
+                                    "ends, its JSON (as GET /inferences/{id} answers) is POSTed there, signed as "
+                                    "Standard Webhooks says with the caller's webhook secret")
 
 
 class Image(BaseModel):
@@ -164,6 +174,7 @@ class Inference(BaseModel):
     parameters: dict[str, Any] | None = None
     seeds: list[int] | None = None
     error: str | None = None
+    webhook_url: str | None = None
     warnings: list[FieldMessage] = Field(
         default_factory=list, description="payload fields accepted but not used (defaults, or values the WebUI "
         "ignores too, unknown keys, other extensions' alwayson_scripts)")

@@ -23,8 +23,8 @@ ASYNC_ONLY_DLQ = (
 )
 CONCURRENCY = (
     "Bounded where it is invoked: the API and its authorizer by the stage's throttling (50 requests/s, burst "
-    "100), the notifier by the results queue's event source, the bootstrap handler by one CloudFormation "
-    "deployment. Reserving concurrency would take it from the account's unreserved pool."
+    "100), the notifier and the webhook delivery by their queues' event sources, the bootstrap handler by one "
+    "CloudFormation deployment. Reserving concurrency would take it from the account's unreserved pool."
 )
 
 # (CloudFormation type, check id) -> reason; a resource of the type is acknowledged when `applies` says so.
@@ -38,8 +38,10 @@ REASONS: dict[tuple[str, str], str] = {
         "log settings only, no secrets (the admin key is read from Secrets Manager)."
     ),
     ("AWS::Lambda::Function", "CKV_AWS_117"): (
-        "The functions reach only AWS APIs (DynamoDB, S3, SageMaker, SQS) over TLS with IAM; a VPC would add "
-        "NAT gateways or interface endpoints at a fixed monthly cost and protect nothing more."
+        "The functions reach only AWS APIs (DynamoDB, S3, SageMaker, SQS, Secrets Manager) over TLS with IAM, and "
+        "the webhook delivery the users' public https receivers (internal addresses are refused after DNS "
+        "resolution); a VPC would add NAT gateways or interface endpoints at a fixed monthly cost and protect "
+        "nothing more."
     ),
     ("AWS::Lambda::Function", "CKV_AWS_116"): ASYNC_ONLY_DLQ,
     ("AWS::Lambda::Function", "CKV_AWS_115"): CONCURRENCY,

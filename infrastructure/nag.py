@@ -56,6 +56,10 @@ WILDCARD_REASONS: dict[str, str] = {
         "Scalable target ids are assigned by Application Auto Scaling when the target is registered; "
         "they cannot be named in advance."
     ),
+    _arn("secretsmanager") + rf"secret:{PREFIX}/webhook/\*": (
+        "The users' webhook signing secrets, one per user, created at run time by the API and named "
+        "'<prefix>/webhook/<user>' (Secrets Manager appends a random suffix to each ARN); the prefix is the scope."
+    ),
     r"<AdminBootstrapHandlerFunction\w+\.Arn>:\*": (
         "The custom resource provider framework invokes versions of the bootstrap handler (CDK's own grant)."
     ),

@@ -14,6 +14,7 @@ from infrastructure.constructs.inference import Inference
 from infrastructure.constructs.messaging import Messaging
 from infrastructure.constructs.operations import Operations
 from infrastructure.constructs.storage import Storage
+from infrastructure.constructs.webhooks import Webhooks
 from infrastructure.lambda_code import LambdaCode
 from lambdas.settings import ENV, Settings
 
@@ -29,6 +30,7 @@ class SdCloudStack(Stack):
         messaging = Messaging(self, "Messaging")
         inference = Inference(self, "Inference", bucket=storage.bucket, messaging=messaging, prefix=prefix)
         admin = AdminSecret(self, "Admin")
+        webhooks = Webhooks(self, "Webhooks", messaging=messaging, prefix=prefix)
         settings = Settings.model_validate(
             {
                 "bucket": storage.bucket.bucket_name,
@@ -39,6 +41,8 @@ class SdCloudStack(Stack):
                 "inference_image_uri": inference.image.image_uri,
                 "admin_secret_arn": admin.secret.secret_arn,
                 "resource_prefix": prefix,
+                "webhook_queue_url": webhooks.queue.queue_url,
+                "webhook_secrets_key_arn": webhooks.secrets_key.key_arn,
             }
         )
         environment = {name: value for name, value in settings.to_env().items() if name not in _RUNTIME_SET}
@@ -64,6 +68,15 @@ class SdCloudStack(Stack):
             messaging=messaging,
             prefix=prefix,
         )
+        delivery = webhooks.add_delivery(
+            code=code, environment=environment, bucket=storage.bucket, jobs=storage.tables["jobs_table"]
+        )
+        # The functions that end jobs queue their webhooks; the API also writes (never reads) the signing secrets.
+        for statement in [*webhooks.announce(), *webhooks.write_secrets()]:
+            api.handler.role.add_to_principal_policy(statement)
+        for ending in (async_flow.notifier, async_flow.sweeper):
+            for statement in webhooks.announce():
+                ending.role.add_to_principal_policy(statement)
         AdminBootstrap(
             self,
             "AdminBootstrap",
@@ -83,7 +96,9 @@ class SdCloudStack(Stack):
                 "notifier": async_flow.notifier.function,
                 "sweeper": async_flow.sweeper.function,
                 "endpoint_events": async_flow.endpoint_events.function,
+                "webhook_delivery": delivery.function,
             },
+            webhook_dead_letters=webhooks.dead_letters,
         )
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url, description="export API_URL=<this>")

@@ -35,6 +35,10 @@ ENV = {
     "resource_prefix": "SDCLOUD_RESOURCE_PREFIX",
     "version": "SDCLOUD_VERSION",
     "baked_annotators": "SDCLOUD_BAKED_ANNOTATORS",
+    "webhook_queue_url": "SDCLOUD_WEBHOOK_QUEUE_URL",
+    "webhook_secrets_key_arn": "SDCLOUD_WEBHOOK_SECRETS_KEY_ARN",
+    "webhook_allow_loopback": "SDCLOUD_WEBHOOK_ALLOW_LOOPBACK",
+    "webhook_retry_seconds": "SDCLOUD_WEBHOOK_RETRY_SECONDS",
 }
 
 
@@ -61,6 +65,13 @@ class Settings(BaseModel):
     # Annotator weights the inference image carries (built with BAKE_ANNOTATORS=1: all of them), comma-separated
     # names or `all`; a preprocessor that needs others finds them among the registered annotator models.
     baked_annotators: str = Field("", pattern=r"^[\w.+-]*(,[\w.+-]+)*$")
+    # Completion webhooks: the queue the delivery function reads, the KMS key of the users' signing secrets
+    # (empty: Secrets Manager's default key, as in the local stack), whether `http://127.0.0.1` URLs are allowed
+    # (true only in the local stack), and the first retry's delay (doubled per attempt, up to 15 minutes).
+    webhook_queue_url: str = ""
+    webhook_secrets_key_arn: str = ""
+    webhook_allow_loopback: bool = False
+    webhook_retry_seconds: int = Field(30, ge=1, le=900)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -74,6 +74,10 @@ class SdCloudClient:
     def revoke_user(self, name: str) -> None:
         self.request("DELETE", f"/users/{name}")
 
+    def rotate_webhook_secret(self) -> str:
+        """Create or replace the caller's webhook signing secret (`whsec_...`); it is shown only this once."""
+        return str(self.request("POST", "/users/me/webhook-secret")["secret"])
+
     # --- models --------------------------------------------------------------------------------
     def create_model(self, name: str, type: str, filename: str, size_bytes: int) -> JsonDict:
         """Returns `{model, upload: {upload_id, part_size, parts: [{part_number, url}]}}`."""
@@ -155,21 +159,28 @@ class SdCloudClient:
 
     # --- inferences ----------------------------------------------------------------------------
     def create_inference(
-        self, endpoint_name: str, task: str, payload: JsonDict, payload_upload: bool | None = None
+        self,
+        endpoint_name: str,
+        task: str,
+        payload: JsonDict,
+        payload_upload: bool | None = None,
+        webhook_url: str | None = None,
     ) -> JsonDict:
         """Submit a job; returns the inference (status in_progress).
 
         With `payload_upload` (by default: when the request would not fit in one Lambda invocation) the
-        payload goes to its presigned URL first and the job is started afterwards.
+        payload goes to its presigned URL first and the job is started afterwards. With `webhook_url`, the job's
+        JSON is POSTed there when it ends, signed with the caller's webhook secret.
         """
-        inline = {"endpoint_name": endpoint_name, "task": task, "payload": payload}
+        job: JsonDict = {"endpoint_name": endpoint_name, "task": task}
+        if webhook_url:
+            job["webhook_url"] = webhook_url
+        inline = {**job, "payload": payload}
         if payload_upload is None:
             payload_upload = not fits_one_invocation(inline)
         if not payload_upload:
             return self.request("POST", "/inferences", inline)["inference"]
-        created = self.request(
-            "POST", "/inferences", {"endpoint_name": endpoint_name, "task": task, "payload_upload": True}
-        )
+        created = self.request("POST", "/inferences", {**job, "payload_upload": True})
         put_presigned(
             self.http,
             created["payload_upload_url"],

@@ -9,6 +9,7 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infrastructure.constructs.messaging import Messaging, encrypted_topic
@@ -26,6 +27,7 @@ class Operations(Construct):
         rest_api: apigateway.RestApi,
         functions: Mapping[str, lambda_.IFunction],
         messaging: Messaging,
+        webhook_dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarm_topic = encrypted_topic(self, "AlarmTopic", messaging.topics_key)
@@ -43,6 +45,9 @@ class Operations(Construct):
             period=PERIOD, statistic="Maximum"
         )
         notifier_errors = functions["notifier"].metric_errors(period=PERIOD, statistic="Sum")
+        undelivered_webhooks = webhook_dead_letters.metric_approximate_number_of_messages_visible(
+            period=PERIOD, statistic="Maximum"
+        )
         self.alarms = [
             self._alarm(
                 "DeadLettersNotEmpty",
@@ -51,6 +56,12 @@ class Operations(Construct):
                 "Results, events or sweeper / endpoint-events invocations that failed wait in the DLQ",
             ),
             self._alarm("NotifierErrors", notifier_errors, 1, "The results notifier failed"),
+            self._alarm(
+                "WebhooksUndelivered",
+                undelivered_webhooks,
+                1,
+                "Job webhooks that failed for every retry (over an hour) wait in the webhook dead-letter queue",
+            ),
             self._alarm(
                 "JobsFailing",
                 failed_rate,

@@ -6,10 +6,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from api_schema.resources import CreateUserRequest, CreateUserResponse, UserList, UserResponse
+from api_schema.resources import (
+    CreateUserRequest,
+    CreateUserResponse,
+    UserList,
+    UserResponse,
+    WebhookSecretResponse,
+)
 from lambdas.api.caller import current_caller
 from lambdas.api.responses import no_content, responses
-from lambdas.logic import users
+from lambdas.logic import users, webhooks
 
 router = Router()
 TAGS = ["users"]
@@ -32,6 +38,14 @@ def list_users(
             responses=responses(200, "The caller's user record", 404))
 def current_user() -> UserResponse:
     return users.current_user(current_caller(router))
+
+
+@router.post("/users/me/webhook-secret", summary="Create or rotate the caller's webhook signing secret",
+             description="The Standard Webhooks secret (`whsec_` + base64) that signs the caller's job webhooks, "
+             "shown only in this answer; each call replaces it.",
+             tags=TAGS, status_code=201, responses=responses(201, "The new secret (shown only now)"))
+def rotate_webhook_secret() -> WebhookSecretResponse:
+    return webhooks.rotate_secret(current_caller(router))
 
 
 @router.delete("/users/<name>", summary="Revoke a user: its key stops working (admin)", tags=TAGS,

@@ -74,3 +74,4 @@ class JobRecord(Record):
     seeds: list[int] | None = None
     timings: Timings | None = None
     error: str | None = None  # why it failed
+    webhook_url: str | None = None  # where its webhook goes when it ends (lambdas.logic.webhooks)

@@ -37,6 +37,7 @@ from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
 from lambdas.logic.json_text import check_json_depth
 from lambdas.logic.model_resolution import resolve_models
+from lambdas.logic.webhooks import accept_webhook_url, announce_end
 from lambdas.settings import settings
 
 MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -50,7 +51,7 @@ def to_inference(job: JobRecord) -> Inference:
     return Inference(id=job.id, task=job.task, status=job.status, endpoint_name=job.endpoint_name,
                      created_at=job.created_at, started_at=job.started_at, completed_at=job.completed_at,
                      images=images, info=job.info, parameters=job.parameters, seeds=job.seeds, error=job.error,
-                     warnings=job.warnings or [])
+                     warnings=job.warnings or [], webhook_url=job.webhook_url)
 
 
 def _payload_error(path: str, message: str) -> FieldError:
@@ -82,7 +83,10 @@ def _invoke(job: JobRecord) -> JobRecord:
     try:
         invocation = sagemaker.invoke_async(sagemaker.sagemaker_name(job.endpoint_name), job.input_key, job.id)
     except Conflict as refused:
-        return jobs.mark_failed(job.id, refused.message) or job
+        failed = jobs.mark_failed(job.id, refused.message)
+        if failed:
+            announce_end(job.id)
+        return failed or job
     return jobs.record_invocation(job.id, invocation.output_location, invocation.failure_location) or job
 
 
@@ -90,13 +94,14 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
     require_in_service(request.endpoint_name)
     job_id = uuid.uuid4().hex
     created_at = now_iso()
+    webhook_url = accept_webhook_url(caller, request.webhook_url) if request.webhook_url else None
     if request.payload_upload:
         if request.payload is not None:
             raise InvalidInput("send either payload or payload_upload: true, not both", field="payload")
         job = jobs.create_job(JobRecord(
             id=job_id, owner=caller.name, task=request.task, endpoint_name=request.endpoint_name, status="created",
             created_at=created_at, input_key=s3_layout.input_key(job_id), payload_key=s3_layout.payload_key(job_id),
-            pending=jobs.PENDING, deadline=_deadline(settings().presign_expiry_seconds),
+            pending=jobs.PENDING, deadline=_deadline(settings().presign_expiry_seconds), webhook_url=webhook_url,
         ))
         upload_url = storage.presign_put(s3_layout.payload_key(job_id))
         return InferenceResponse(inference=to_inference(job), payload_upload_url=upload_url)
@@ -107,7 +112,7 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
     job = jobs.create_job(JobRecord(
         id=job_id, owner=caller.name, task=request.task, endpoint_name=request.endpoint_name, status="in_progress",
         created_at=created_at, started_at=created_at, input_key=s3_layout.input_key(job_id), pending=jobs.PENDING,
-        deadline=_deadline(settings().invocation_window_seconds), warnings=warnings,
+        deadline=_deadline(settings().invocation_window_seconds), warnings=warnings, webhook_url=webhook_url,
     ))
     return InferenceResponse(inference=to_inference(_invoke(job)))
 

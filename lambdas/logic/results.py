@@ -18,6 +18,7 @@ from api_schema.jobs import InferenceFailure, InferenceManifest
 from api_schema.validation_errors import as_text, problems
 from lambdas.data.jobs import get_job, mark_failed, mark_succeeded
 from lambdas.data.results_store import ResultTooLarge, S3Location, exists, read_text
+from lambdas.logic.webhooks import announce_end
 
 MAX_ERROR_CHARS = 2000
 
@@ -36,7 +37,10 @@ def _is_in_progress(job_id: str) -> bool:
 
 
 def _fail(job_id: str, error: str) -> Outcome:
-    return Outcome.FAILED if mark_failed(job_id, error[:MAX_ERROR_CHARS]) else Outcome.UNCHANGED
+    if not mark_failed(job_id, error[:MAX_ERROR_CHARS]):
+        return Outcome.UNCHANGED
+    announce_end(job_id)
+    return Outcome.FAILED
 
 
 def _load_manifest(job_id: str, output: S3Location) -> InferenceManifest | str:
@@ -72,7 +76,10 @@ def settle_success(job_id: str, output: S3Location) -> Outcome:
     manifest = _load_manifest(job_id, output)
     if isinstance(manifest, str):
         return _fail(job_id, manifest)
-    return Outcome.SUCCEEDED if mark_succeeded(job_id, manifest) else Outcome.UNCHANGED
+    if not mark_succeeded(job_id, manifest):
+        return Outcome.UNCHANGED
+    announce_end(job_id)
+    return Outcome.SUCCEEDED
 
 
 def describe_failure(text: str) -> str | None:

@@ -16,6 +16,7 @@ from lambdas.data.jobs import get_job, mark_failed, overdue_jobs
 from lambdas.data.records import JobRecord
 from lambdas.data.results_store import S3Location, async_failure_location, async_output_location, exists
 from lambdas.logic.results import Outcome, settle_failure, settle_success
+from lambdas.logic.webhooks import announce_end
 from lambdas.settings import settings
 
 SWEEP_LIMIT = 200  # jobs per run; a larger backlog is worked off by the following runs (every 5 minutes)
@@ -44,7 +45,10 @@ def timed_out_error(job: JobRecord, now: int) -> str:
 
 
 def _failed(job_id: str, error: str) -> Outcome:
-    return Outcome.FAILED if mark_failed(job_id, error) else Outcome.UNCHANGED
+    if not mark_failed(job_id, error):
+        return Outcome.UNCHANGED
+    announce_end(job_id)
+    return Outcome.FAILED
 
 
 def _recorded(location: str | None) -> S3Location | None:

@@ -38,6 +38,9 @@ ControlNetOption = Annotated[list[str] | None, typer.Option(
 WaitOption = Annotated[bool, typer.Option("--wait", help="wait for the result")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="write the PNGs here (implies --wait)")]
 TimeoutOption = Annotated[float, typer.Option(help="seconds to wait")]
+WebhookOption = Annotated[str | None, typer.Option(
+    "--webhook-url", help="POST the job's JSON here when it ends, signed with your webhook secret "
+    "(sdcloud users webhook-secret); https to a public host")]
 
 
 @jobs.command("list")
@@ -113,9 +116,9 @@ def pick_endpoint(client: SdCloudClient, name: str | None) -> str:
 
 
 def submit(ctx: typer.Context, task: str, endpoint: str | None, payload: dict[str, Any], wait: bool,
-           out: Path | None, timeout: float) -> None:
+           out: Path | None, timeout: float, webhook_url: str | None = None) -> None:
     client = client_of(ctx)
-    job = client.create_inference(pick_endpoint(client, endpoint), task, payload)
+    job = client.create_inference(pick_endpoint(client, endpoint), task, payload, webhook_url=webhook_url)
     console.print(f"job [bold]{job['id']}[/bold] is {job['status']} on {job['endpoint_name']}")
     print_warnings(job)
     if wait or out is not None:
@@ -128,10 +131,11 @@ def txt2img(ctx: typer.Context, endpoint: EndpointOption = None, prompt: PromptO
             height: SizeOption = None, seed: SeedOption = None, batch_size: CountOption = None,
             n_iter: CountOption = None, checkpoint: CheckpointOption = None, vae: VaeOption = None,
             clip_skip: ClipSkipOption = None, controlnet: ControlNetOption = None, payload: PayloadOption = None,
-            wait: WaitOption = False, out: OutOption = None, timeout: TimeoutOption = 900.0) -> None:
+            wait: WaitOption = False, out: OutOption = None, timeout: TimeoutOption = 900.0,
+            webhook_url: WebhookOption = None) -> None:
     """Text to image with WebUI parameters (or --payload), LoRA tags, VAE and ControlNet units."""
     body = build_payload(load_payload(payload), _options(locals()), _overrides(locals()), controlnet or [])
-    submit(ctx, "txt2img", endpoint, body, wait, out, timeout)
+    submit(ctx, "txt2img", endpoint, body, wait, out, timeout, webhook_url)
 
 
 def img2img(ctx: typer.Context,
@@ -144,11 +148,12 @@ def img2img(ctx: typer.Context,
             height: SizeOption = None, seed: SeedOption = None, batch_size: CountOption = None,
             n_iter: CountOption = None, checkpoint: CheckpointOption = None, vae: VaeOption = None,
             clip_skip: ClipSkipOption = None, controlnet: ControlNetOption = None, payload: PayloadOption = None,
-            wait: WaitOption = False, out: OutOption = None, timeout: TimeoutOption = 900.0) -> None:
+            wait: WaitOption = False, out: OutOption = None, timeout: TimeoutOption = 900.0,
+            webhook_url: WebhookOption = None) -> None:
     """Image to image (inpainting with --mask), same options as txt2img plus the init image."""
     options = {**_options(locals()), "denoising_strength": denoising_strength}
     body = build_payload(load_payload(payload), options, _overrides(locals()), controlnet or [], init_image, mask)
-    submit(ctx, "img2img", endpoint, body, wait, out, timeout)
+    submit(ctx, "img2img", endpoint, body, wait, out, timeout, webhook_url)
 
 
 def _options(values: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from api_schema.model_types import MODEL_TYPES
 from sdcloud.commands.common import byte_progress, client_of, console, human_size, table
 from sdcloud_client import ApiError, SdCloudClient
 
-users = typer.Typer(help="Users and their API keys (admin).", no_args_is_help=True)
+users = typer.Typer(help="Users and their API keys (admin); your own webhook secret.", no_args_is_help=True)
 models = typer.Typer(help="Models: upload, list, delete.", no_args_is_help=True)
 endpoints = typer.Typer(help="SageMaker async endpoints.", no_args_is_help=True)
 
@@ -31,6 +31,17 @@ def users_create(ctx: typer.Context, name: str,
 def users_list(ctx: typer.Context) -> None:
     rows = [(u["name"], u["role"], u["created_at"]) for u in client_of(ctx).list_users()]
     console.print(table("users", ("name", "role", "created"), rows))
+
+
+@users.command("webhook-secret")
+def users_webhook_secret(ctx: typer.Context) -> None:
+    """Create or rotate your webhook signing secret and print it (shown only this once).
+
+    Jobs submitted with --webhook-url are POSTed there when they end, signed as Standard Webhooks says
+    (headers webhook-id, webhook-timestamp, webhook-signature); verify them with this secret, e.g.
+    `standardwebhooks.Webhook(secret).verify(body, headers)`. A new secret replaces the old one at once.
+    """
+    console.print(f"WEBHOOK_SECRET={client_of(ctx).rotate_webhook_secret()}", soft_wrap=True, highlight=False)
 
 
 @users.command("revoke")

@@ -1,7 +1,8 @@
 """What AWS itself does between the pieces, done by threads: event source mapping, EventBridge, schedules.
 
-- `ResultsPoller`: the SQS event source mapping of the result notifier (batches of up to 10, partial batch
-  responses: the items the handler reports as failed stay on the queue and come back, then go to the DLQ).
+- `QueuePoller`: an SQS event source mapping: of the result notifier (batches of up to 10, partial batch
+  responses: the items the handler reports as failed stay on the queue and come back, then go to the DLQ), and of
+  the webhook delivery (whose failed items come back when the function's own backoff says, as on AWS).
 - `EndpointWatcher`: SageMaker's "SageMaker Endpoint State Change" events. moto's endpoints are InService
   at once, so the watcher emits CREATING when one appears, starts the inference host, and emits IN_SERVICE
   once the host answers /ping (FAILED if it cannot start), UPDATING/IN_SERVICE when its config changes, and
@@ -62,38 +63,42 @@ class Loop:
         self._thread.join(timeout=5)
 
 
-class ResultsPoller(Loop):
-    name = "results-poller"
+class QueuePoller(Loop):
+    """`retry_visibility_s`: when a failed item comes back (None: when its visibility timeout, as the function
+    may have set it, ends)."""
 
-    def __init__(self, notifier: LambdaFunction, queue_url: str, region: str, interval: float = 0.05) -> None:
+    def __init__(self, function: LambdaFunction, queue_url: str, region: str, interval: float = 0.05,
+                 batch_size: int = 10, retry_visibility_s: int | None = RETRY_VISIBILITY_S) -> None:
+        self.name = f"{function.name}-poller"
         super().__init__(interval)
-        self.notifier, self.queue_url, self.region = notifier, queue_url, region
+        self.function, self.queue_url, self.region = function, queue_url, region
+        self.batch_size, self.retry_visibility_s = batch_size, retry_visibility_s
         self.sqs: Any = boto3.session.Session(region_name=region).client("sqs")
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
 
     def tick(self) -> bool:
         messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=1,
             MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             return False
         event = {"Records": [self.record(message) for message in messages]}
         try:
-            response = self.notifier.invoke(event) or {}
+            response = self.function.invoke(event) or {}
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         except Exception:
-            log.exception("the result notifier failed on a batch of %d; it will be retried", len(messages))
+            log.exception("%s failed on a batch of %d; it will be retried", self.function.name, len(messages))
             failed = {message["MessageId"] for message in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
         retry = [m for m in messages if m["MessageId"] in failed]
-        if retry:
+        if retry and self.retry_visibility_s is not None:
             self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": RETRY_VISIBILITY_S}
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_visibility_s}
                 for i, m in enumerate(retry)])
         return True
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import requests
 
-from lambdas.functions import LOCAL_FUNCTIONS
+from lambdas.functions import LOCAL_FUNCTIONS, WEBHOOK_BATCH_SIZE, WEBHOOK_DELIVERY
 from sdcloud.local.gateway import ApiGateway, GatewayServer
 from sdcloud.local.inference_host import InferenceHost
 from sdcloud.local.lambda_runtime import LambdaFunction
 from sdcloud.local.moto_patches import allow_gpu_instance_types, s3_puts_take_any_content_type
-from sdcloud.local.pollers import EndpointWatcher, ResultsPoller, Schedule
+from sdcloud.local.pollers import EndpointWatcher, QueuePoller, Schedule
 from sdcloud.local.resources import LocalResources, provision
 from sdcloud.local.sagemaker_async import AsyncInferenceEmulator
 from sdcloud.local.sagemaker_runtime_server import AsyncInferenceServer
@@ -41,6 +41,8 @@ REGION = "us-east-1"
 PREFIX = "sdcloud"
 LOCAL_CONFIG = Path(".sdcloud") / "local.json"
 # The handlers' and ML libraries' own logs: quiet by default locally (set these variables to see more).
+# Webhooks: the local stack also POSTs to http://127.0.0.1, and retries a failed delivery after 1 s, 2 s, 4 s...
+WEBHOOK_SETTINGS = {"webhook_allow_loopback": True, "webhook_retry_seconds": 1}
 LOG_DEFAULTS = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_SERVICE_NAME": "sdcloud-local",
                 "DIFFUSERS_VERBOSITY": "error", "TRANSFORMERS_VERBOSITY": "error"}
 
@@ -115,7 +117,7 @@ class LocalStack:
         })
         # moto's backends are process-global: start from an empty account even after an earlier stack.
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=10).raise_for_status()
-        self.resources = provision(prefix=PREFIX, region=REGION)
+        self.resources = provision(prefix=PREFIX, region=REGION, **WEBHOOK_SETTINGS)
 
         emulator = AsyncInferenceServer(AsyncInferenceEmulator(self.inference_host, REGION))
         emulator.start()
@@ -135,7 +137,9 @@ class LocalStack:
         self.api_url = gateway.url
 
         for loop in (
-            ResultsPoller(self.functions["notifier"], self.resources.queue_url, REGION),
+            QueuePoller(self.functions["notifier"], self.resources.queue_url, REGION),
+            QueuePoller(self.functions[WEBHOOK_DELIVERY.name], self.resources.webhook_queue_url, REGION,
+                        batch_size=WEBHOOK_BATCH_SIZE, retry_visibility_s=None),
             EndpointWatcher(self.functions["endpoint-events"], self.inference_host, REGION),
             Schedule(self.functions["sweeper"], f"{PREFIX}-sweeper", REGION, self.sweep_interval),
         ):

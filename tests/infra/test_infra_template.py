@@ -11,6 +11,7 @@ from synthesized_stack import Synthesized
 
 from infrastructure.nag import NO_RESOURCE_LEVEL
 from lambdas.data.tables import ALL_TABLES
+from lambdas.functions import WEBHOOK_MAX_RECEIVES
 from lambdas.settings import ENV
 
 HANDLERS = {
@@ -20,6 +21,7 @@ HANDLERS = {
     "sweeper": "lambdas.sweeper.handler",
     "endpoint_events": "lambdas.endpoint_events.handler",
     "bootstrap_admin": "lambdas.bootstrap_admin.handler",
+    "webhook_delivery": "lambdas.webhook_delivery.handler",
 }
 
 
@@ -200,6 +202,10 @@ def test_function_policies_have_no_wildcard_action_and_scoped_resources(synthesi
 # What each handler's code calls (DESIGN.md and the handler contracts); logs and X-Ray come on top.
 # What Lambda needs to put a failed asynchronous invocation into the encrypted dead-letter queue.
 DEAD_LETTERING = {"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
+# What a function that ends jobs needs to queue their webhooks (the same calls, on the webhook queue).
+ANNOUNCING = DEAD_LETTERING
+CONSUMING = {*(f"sqs:{a}" for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility")),
+             "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "kms:Decrypt"}
 CALLS = {
     "api": {
         *(f"dynamodb:{a}" for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query")),
@@ -209,6 +215,8 @@ CALLS = {
         *(f"sagemaker:{a}" for a in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "DescribeEndpoint")),
         *(f"sagemaker:{a}" for a in ("DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel", "InvokeEndpointAsync")),
         "iam:PassRole",
+        *(f"secretsmanager:{a}" for a in ("CreateSecret", "PutSecretValue", "DescribeSecret")),
+        *ANNOUNCING,
     },
     "authorizer": {"dynamodb:Query"},
     "notifier": {
@@ -216,9 +224,8 @@ CALLS = {
         "dynamodb:UpdateItem",
         "s3:GetObject",
         "s3:ListBucket",
-        *(f"sqs:{a}" for a in ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes")),
-        "sqs:GetQueueUrl",
-        "kms:Decrypt",  # the results queue is encrypted with the queues' key
+        *CONSUMING,  # the results queue is encrypted with the queues' key
+        *ANNOUNCING,
     },
     "sweeper": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "s3:GetObject", "s3:ListBucket",
                 *DEAD_LETTERING},
@@ -235,6 +242,7 @@ CALLS = {
         *DEAD_LETTERING,
     },
     "bootstrap_admin": {"secretsmanager:GetSecretValue", "dynamodb:PutItem"},
+    "webhook_delivery": {"dynamodb:GetItem", "s3:GetObject", "secretsmanager:GetSecretValue", *CONSUMING},
 }
 OBSERVABILITY = {
     "logs:CreateLogStream",
@@ -434,9 +442,9 @@ def test_functions_eventbridge_invokes_send_failures_to_the_alarmed_dlq_one_run_
         assert props["DeadLetterConfig"]["TargetArn"] == {"Fn::GetAtt": [dead_letters, "Arn"]}, name
         assert props["ReservedConcurrentExecutions"] == 1, name
         statements = function_statements(synthesized, name)
-        assert grants(statements, "sqs:SendMessage") == [json.dumps({"Fn::GetAtt": [dead_letters, "Arn"]})]
+        assert json.dumps({"Fn::GetAtt": [dead_letters, "Arn"]}) in grants(statements, "sqs:SendMessage")
         for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-            assert grants(statements, action) == [json.dumps({"Fn::GetAtt": [queues_key, "Arn"]})], (name, action)
+            assert set(grants(statements, action)) == {json.dumps({"Fn::GetAtt": [queues_key, "Arn"]})}, (name, action)
     (alarm,) = [a["Properties"] for a in synthesized.of_type("AWS::CloudWatch::Alarm").values()
                 if "DeadLetters" in a["Metadata"]["aws:cdk:path"]]
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
@@ -464,7 +472,7 @@ def test_alarms_notify_the_alarm_topic(synthesized: Synthesized) -> None:
         r["Metadata"]["aws:cdk:path"].split("/")[-2]: r["Properties"]
         for r in synthesized.of_type("AWS::CloudWatch::Alarm").values()
     }
-    assert set(alarms) == {"DeadLettersNotEmpty", "NotifierErrors", "JobsFailing", "Api5xx"}
+    assert set(alarms) == {"DeadLettersNotEmpty", "NotifierErrors", "JobsFailing", "Api5xx", "WebhooksUndelivered"}
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": alarm_topic}]
     assert synthesized.of_type("AWS::CloudWatch::Dashboard")
@@ -499,3 +507,44 @@ def test_deletion_protection_can_be_turned_off_for_the_tables_but_the_bucket_is_
             assert resource["DeletionPolicy"] == "Delete"
         if resource["Type"] == "AWS::S3::Bucket":
             assert resource["DeletionPolicy"] == "Retain"
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+
+
+def test_only_the_webhook_delivery_may_read_the_signing_secrets_and_the_api_only_writes_them(
+    synthesized: Synthesized,
+) -> None:
+    secrets_key = json.dumps({"Fn::GetAtt": [logical_id(synthesized, "AWS::KMS::Key", "/Webhooks/SecretsKey/"), "Arn"]})
+    every = [s for role in synthesized.of_type("AWS::IAM::Role") for s in role_statements(synthesized, role)]
+    readers = [s for s in every if {"secretsmanager:GetSecretValue", "kms:Decrypt"} & set(as_list(s["Action"]))
+               and ("webhook" in text(s["Resource"]) or secrets_key in text(s["Resource"]))]
+    delivery = function_statements(synthesized, "webhook_delivery")
+    assert readers and all(s in delivery for s in readers)
+    (read_key,) = [s for s in delivery if secrets_key in text(s["Resource"])]
+    assert as_list(read_key["Action"]) == ["kms:Decrypt"] and "kms:ViaService" in text(read_key["Condition"])
+    assert all(r.endswith(':secret:sdcloud/webhook/*"]]}') for r in grants(delivery, "secretsmanager:GetSecretValue"))
+    api = function_statements(synthesized, "api")
+    assert grants(api, "kms:GenerateDataKey") and secrets_key not in grants(api, "kms:Decrypt")
+    assert all("sdcloud/webhook/*" in r for r in grants(api, "secretsmanager:PutSecretValue"))
+
+
+def test_the_webhook_queue_is_encrypted_and_dead_letters_after_an_hour_of_retries_with_an_alarm(
+    synthesized: Synthesized,
+) -> None:
+    queue_id, queue = synthesized.one("AWS::SQS::Queue", "/Webhooks/Queue/")
+    dead_letters = logical_id(synthesized, "AWS::SQS::Queue", "/Webhooks/DeadLetters/")
+    queues_key = logical_id(synthesized, "AWS::KMS::Key", "/Messaging/QueuesKey/")
+    assert queue["Properties"]["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]},
+                                                    "maxReceiveCount": WEBHOOK_MAX_RECEIVES}
+    for name in (queue_id, dead_letters):
+        assert synthesized.resources[name]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [queues_key, "Arn"]}
+    mappings = [m["Properties"] for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+                if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
+    assert [m["FunctionResponseTypes"] for m in mappings] == [["ReportBatchItemFailures"]]
+    (alarm,) = [a["Properties"] for a in synthesized.of_type("AWS::CloudWatch::Alarm").values()
+                if "WebhooksUndelivered" in a["Metadata"]["aws:cdk:path"]]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_letters, "QueueName"]}}]
+    env = function(synthesized, "webhook_delivery")["Properties"]["Environment"]["Variables"]
+    assert env[ENV["webhook_queue_url"]] == {"Ref": queue_id}
+    assert env[ENV["webhook_allow_loopback"]] == "False"

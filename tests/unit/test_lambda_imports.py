@@ -6,7 +6,7 @@ import sys
 import pytest
 
 HANDLERS = ["lambdas.api.app", "lambdas.authorizer", "lambdas.notifier", "lambdas.sweeper",
-            "lambdas.endpoint_events", "lambdas.bootstrap_admin"]
+            "lambdas.endpoint_events", "lambdas.bootstrap_admin", "lambdas.webhook_delivery"]
 HEAVY = ["boto3", "torch", "diffusers", "transformers", "numpy"]
 
 

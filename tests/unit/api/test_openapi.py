@@ -11,6 +11,7 @@ DESIGN_ROUTES = {
     ("get", "/ping"),
     ("post", "/users"), ("get", "/users"), ("delete", "/users/{name}"),
     ("get", "/users/me"),  # beyond the design table: "test connection" names the user (README, REST API)
+    ("post", "/users/me/webhook-secret"),
     ("post", "/models"), ("post", "/models/{model_id}/complete"), ("get", "/models"), ("get", "/models/{model_id}"),
     ("delete", "/models/{model_id}"),
     ("post", "/endpoints"), ("get", "/endpoints"), ("get", "/endpoints/{name}"), ("delete", "/endpoints/{name}"),

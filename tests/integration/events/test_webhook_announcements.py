@@ -1,0 +1,93 @@
+"""A job with a webhook_url that ends (notifier, sweeper) puts one message on the webhook queue; the delivery
+re-checks the URL on what the host resolves to now, and backs off a failed attempt."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from async_flow_helpers import publish, put_in_progress_job, success_notification, write_success
+
+from lambdas.data import webhook_secrets
+from lambdas.data.jobs import jobs_table
+from lambdas.functions import WEBHOOK_MAX_RECEIVES
+from lambdas.logic.webhook_delivery import DeliveryFailed, backoff_seconds, deliver, handle_message
+from lambdas.settings import Settings, settings
+from lambdas.sweeper import handler as sweep
+
+URL = "https://hooks.example.com/sdcloud"
+
+
+def with_webhook(job_id, url=URL):
+    jobs_table().update_item(Key={"id": job_id}, UpdateExpression="SET webhook_url = :u",
+                             ExpressionAttributeValues={":u": url})
+
+
+def webhook_messages(aws):
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=aws.webhook_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def test_each_ending_of_a_job_with_a_webhook_url_is_announced_once(aws, run_notifier):
+    put_in_progress_job("hooked")
+    with_webhook("hooked")
+    put_in_progress_job("plain")
+    note = success_notification("hooked", write_success("hooked"))
+    publish(note)
+    publish(note)  # SNS delivers at least once
+    publish(success_notification("plain", write_success("plain")))
+
+    run_notifier()
+
+    assert webhook_messages(aws) == [{"job_id": "hooked", "webhook_id": "msg_hooked"}]
+
+
+def test_the_sweepers_failure_of_an_overdue_job_is_announced(aws):
+    put_in_progress_job("overdue", deadline=int(time.time()) - 10)
+    with_webhook("overdue")
+
+    sweep({}, None)
+
+    assert webhook_messages(aws) == [{"job_id": "overdue", "webhook_id": "msg_overdue"}]
+
+
+def test_a_host_that_now_resolves_to_an_internal_address_gets_nothing(aws, run_notifier):
+    put_in_progress_job("rebound")
+    with_webhook("rebound")
+    publish(success_notification("rebound", write_success("rebound")))
+    run_notifier()
+    webhook_secrets.put_secret("alice", "whsec_" + "A" * 43 + "=")
+
+    delivered = deliver("rebound", "msg_rebound", resolve=lambda host, port: ["169.254.169.254"])
+
+    assert delivered.dropped and "169.254.169.254" in delivered.detail
+
+
+def test_a_failed_attempt_comes_back_after_its_backoff(aws, run_notifier, monkeypatch):
+    put_in_progress_job("refused")
+    with_webhook("refused", "http://127.0.0.1:9/closed")  # nothing listens on the discard port
+    monkeypatch.setenv("SDCLOUD_WEBHOOK_ALLOW_LOOPBACK", "true")
+    settings.cache_clear()
+    webhook_secrets.put_secret("alice", "whsec_" + "A" * 43 + "=")
+    publish(success_notification("refused", write_success("refused")))
+    run_notifier()
+    sqs = boto3.client("sqs")
+    message = sqs.receive_message(QueueUrl=aws.webhook_queue_url, AttributeNames=["All"])["Messages"][0]
+    calls = []
+    monkeypatch.setattr("lambdas.data.webhook_queue.retry_after", lambda handle, seconds: calls.append(seconds))
+
+    with pytest.raises(DeliveryFailed, match="could not be reached"):
+        handle_message(message["Body"], 3, message["ReceiptHandle"])
+
+    assert calls == [backoff_seconds(3, settings().webhook_retry_seconds)] == [120]
+
+
+def test_the_default_backoff_retries_for_more_than_an_hour_before_the_dead_letter_queue():
+    first = Settings.model_fields["webhook_retry_seconds"].default
+    waits = [backoff_seconds(receive, first) for receive in range(1, WEBHOOK_MAX_RECEIVES)]
+
+    assert waits[:3] == [30, 60, 120] and max(waits) == 900
+    assert sum(waits) >= 3600
