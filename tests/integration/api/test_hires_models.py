@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from api_schema.jobs import InferenceInput
-from tests.integration.api.test_inferences import s3_keys, submit, txt2img
+from tests.integration.api.test_inferences import PNG, s3_keys, submit, txt2img
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_built_in_upscalers_and_disabled_hires_need_no_model(gateway, user_key, 
     ({"refiner_checkpoint": "missing", "refiner_switch_at": 0.8}, "payload.refiner_checkpoint", "'missing'"),
     ({"enable_hr": True, "hr_sampler_name": "Bogus"}, "payload.hr_sampler_name", "unknown sampler"),
     ({"enable_hr": True, "hr_prompt": "x <lora:other:1>"}, "payload.hr_prompt", "LoRA tags"),
-    ({"alwayson_scripts": {"controlnet": {"args": [{"model": "cn", "image": "x", "hr_option": "Sometimes"}]}}},
+    ({"alwayson_scripts": {"controlnet": {"args": [{"model": "cn", "image": PNG, "hr_option": "Sometimes"}]}}},
      "payload.alwayson_scripts.controlnet.args.0.hr_option", "hr_option"),
 ])
 def test_unknown_hires_models_and_names_are_400(gateway, user_key, endpoint, checkpoint, aws, changes, field, words):

@@ -101,7 +101,7 @@ def test_controlnet_unit_faults(server, model_refs):
     body = failure_of(invoke(server, job(model_refs, cn_payload(module="segment"), job_id="cn-d", **cns)), 400)
     assert "unknown ControlNet preprocessor 'segment'" in body["message"]
     body = failure_of(invoke(server, job(model_refs, cn_payload(image="bm90IGFuIGltYWdl"), job_id="cn-e", **cns)), 400)
-    assert body["field"] == "alwayson_scripts.controlnet.args.0.image"
+    assert body["field"] == "payload.alwayson_scripts.controlnet.args.0.image"  # refused with the body's fields
 
 
 def test_body_that_is_not_a_job(server):
