@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,6 +17,14 @@ from lambdas.functions import NOTIFIER
 
 def encrypted_topic(scope: Construct, construct_id: str, key: kms.IKey) -> sns.Topic:
     return sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True)
+
+
+def encrypted_queue(scope: Construct, construct_id: str, key: kms.IKey, **options: Any) -> sqs.Queue:
+    """An SQS queue under the customer managed `key`, refusing plain HTTP."""
+    return sqs.Queue(
+        scope, construct_id, encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+        **options,
+    )
 
 
 class Messaging(Construct):
@@ -34,20 +44,13 @@ class Messaging(Construct):
         self.error_topic = encrypted_topic(self, "ErrorTopic", self.topics_key)
         # Results the notifier could not process, events EventBridge could not deliver, and asynchronous
         # invocations of the sweeper and endpoint-events functions that failed after Lambda's retries.
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.queues_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.dead_letters = encrypted_queue(
+            self, "DeadLetters", self.queues_key, retention_period=Duration.days(14)
         )
-        self.results = sqs.Queue(
+        self.results = encrypted_queue(
             self,
             "Results",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.queues_key,
-            enforce_ssl=True,
+            self.queues_key,
             # six times the notifier's timeout, as AWS advises for a queue feeding a function
             visibility_timeout=Duration.seconds(NOTIFIER.timeout_s * 6),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=5),

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from api_schema.s3_layout import OUTPUTS
 from infrastructure.constructs.function import PythonFunction
-from infrastructure.constructs.messaging import Messaging
+from infrastructure.constructs.messaging import Messaging, encrypted_queue
 from infrastructure.lambda_code import LambdaCode
 from infrastructure.permissions import on_objects, on_tables
 from lambdas.data.webhook_secrets import name_prefix
@@ -37,20 +37,13 @@ class Webhooks(Construct):
         self.secrets_key = kms.Key(
             self, "SecretsKey", enable_key_rotation=True, description="sd-cloud users' webhook signing secrets"
         )
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.queues_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.dead_letters = encrypted_queue(
+            self, "DeadLetters", self.queues_key, retention_period=Duration.days(14)
         )
-        self.queue = sqs.Queue(
+        self.queue = encrypted_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.queues_key,
-            enforce_ssl=True,
+            self.queues_key,
             # the first receive's; a failed delivery sets its own backoff (lambdas/logic/webhook_delivery.py)
             visibility_timeout=Duration.seconds(WEBHOOK_DELIVERY.timeout_s * 6),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=WEBHOOK_MAX_RECEIVES),
