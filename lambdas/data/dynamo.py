@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,3 +65,18 @@ class Record(BaseModel):
 
     def to_item(self) -> Item:
         return dict(to_dynamo(self.model_dump(exclude_none=True)))
+
+
+R = TypeVar("R", bound=Record)
+
+
+def conditional_update(table: Any, record: type[R], **update: Any) -> R | None:
+    """One conditional `UpdateItem` (`update`: its arguments); the item as written, None when the condition
+    does not hold."""
+    try:
+        response = table.update_item(ReturnValues="ALL_NEW", **update)
+    except Exception as exc:
+        if condition_failed(exc):
+            return None
+        raise
+    return record.from_item(response["Attributes"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.data.aws import table
-from lambdas.data.dynamo import condition_failed, now_iso
+from lambdas.data.dynamo import condition_failed, conditional_update, now_iso
 from lambdas.data.pages import Page, StartKey, query_page
 from lambdas.data.records import EndpointRecord
 from lambdas.data.tables import ENDPOINTS
@@ -79,25 +79,20 @@ def mirror_status(
     if status != "Deleting":
         condition += " AND #status <> :deleting"
         values[":deleting"] = "Deleting"
-    try:
-        response = endpoints_table().update_item(
-            Key={"name": name},
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={
-                "#name": "name",
-                "#status": "status",
-                "#updated_at": "updated_at",
-                "#failure_reason": "failure_reason",
-            },
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )
-    except Exception as exc:
-        if condition_failed(exc):
-            return None
-        raise
-    return EndpointRecord.from_item(response["Attributes"])
+    return conditional_update(
+        endpoints_table(),
+        EndpointRecord,
+        Key={"name": name},
+        UpdateExpression=update,
+        ConditionExpression=condition,
+        ExpressionAttributeNames={
+            "#name": "name",
+            "#status": "status",
+            "#updated_at": "updated_at",
+            "#failure_reason": "failure_reason",
+        },
+        ExpressionAttributeValues=values,
+    )
 
 
 def mark_autoscaling_registered(name: str) -> None:

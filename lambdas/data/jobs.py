@@ -12,7 +12,7 @@ from typing import Any
 from api_schema.jobs import InferenceManifest
 from api_schema.resources import FieldMessage
 from lambdas.data.aws import table
-from lambdas.data.dynamo import Item, condition_failed, now_iso, to_dynamo
+from lambdas.data.dynamo import Item, conditional_update, now_iso, to_dynamo
 from lambdas.data.pages import Page, StartKey, query_page
 from lambdas.data.records import JobRecord
 from lambdas.data.tables import JOBS
@@ -36,20 +36,15 @@ def _update(
     job_id: str, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
 ) -> JobRecord | None:
     """One conditional UpdateItem; the job as written, or None when the condition does not hold."""
-    try:
-        response = jobs_table().update_item(
-            Key={"id": job_id},
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )
-    except Exception as exc:
-        if condition_failed(exc):
-            return None
-        raise
-    return JobRecord.from_item(response["Attributes"])
+    return conditional_update(
+        jobs_table(),
+        JobRecord,
+        Key={"id": job_id},
+        UpdateExpression=update,
+        ConditionExpression=condition,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
 
 
 def _transition(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lambdas.data.aws import client, error_code, table
-from lambdas.data.dynamo import Item, condition_failed
+from lambdas.data.dynamo import Item, conditional_update
 from lambdas.data.pages import Page, StartKey, query_page
 from lambdas.data.records import ModelRecord
 from lambdas.data.tables import MODELS
@@ -97,20 +97,15 @@ def ready_models(model_type: str) -> list[ModelRecord]:
 
 def mark_ready(model_id: str) -> ModelRecord | None:
     """uploading -> ready (dropping the upload id); the model as written, None when it is not uploading."""
-    try:
-        response = models_table().update_item(
-            Key={"id": model_id},
-            UpdateExpression="SET #s = :ready REMOVE upload_id",
-            ConditionExpression="#s = :uploading",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":ready": "ready", ":uploading": "uploading"},
-            ReturnValues="ALL_NEW",
-        )
-    except Exception as exc:
-        if condition_failed(exc):
-            return None
-        raise
-    return ModelRecord.from_item(response["Attributes"])
+    return conditional_update(
+        models_table(),
+        ModelRecord,
+        Key={"id": model_id},
+        UpdateExpression="SET #s = :ready REMOVE upload_id",
+        ConditionExpression="#s = :uploading",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":ready": "ready", ":uploading": "uploading"},
+    )
 
 
 def delete_model(model_id: str, name: str) -> None:
