@@ -9,16 +9,8 @@ import gradio as gr
 from sdcloud_panel.compat import blocks_css, enable_queue
 from sdcloud_panel.service import GENERATE, PanelService
 from sdcloud_panel.settings import SettingsStore
-from sdcloud_panel.ui import (
-    NATIVE_FIELDS,
-    build_cloud_panel,
-    build_output,
-    build_settings,
-    native_parameters,
-    wire_generate,
-    wire_panel,
-    wire_send_to_img2img,
-)
+from sdcloud_panel.widgets import NATIVE_FIELDS, build_cloud_panel, build_output, build_settings, native_parameters
+from sdcloud_panel.wiring import wire_generate, wire_panel, wire_send_to_img2img, wire_settings
 
 SETTINGS_FILE = Path(".sdcloud") / "panel.json"
 
@@ -53,7 +45,7 @@ def build(service: PanelService) -> gr.Blocks:
                     wire_generate(panel, service, button, native)
                     panels[task], natives[task] = panel, native
             with gr.Tab("Cloud settings", id="settings", elem_id="tab_settings"):
-                build_settings(service, with_unit_count=True)
+                wire_settings(build_settings(service, with_unit_count=True), service)
         targets = {name: natives["img2img"][name] for name in ("init_image", *NATIVE_FIELDS)}
         for panel in panels.values():
             wire_send_to_img2img(panel, service, targets, tabs)

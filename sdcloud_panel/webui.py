@@ -19,7 +19,7 @@ from typing import Any
 
 from sdcloud_panel.payload import EXTRA_UNIT_FIELDS, UNIT_FIELDS, PanelError
 from sdcloud_panel.service import PanelService
-from sdcloud_panel.ui import CLOUD_FIELDS, NATIVE_FIELDS
+from sdcloud_panel.widgets import CLOUD_FIELDS, NATIVE_FIELDS
 
 PANEL_TITLE = "Amazon SageMaker Inference"
 CONTROLNET_TITLE = "ControlNet"  # sd-webui-controlnet's script

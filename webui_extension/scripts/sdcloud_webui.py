@@ -20,7 +20,6 @@ from modules import generation_parameters_copypaste, images, paths, processing, 
 
 from sdcloud_panel.service import PanelService
 from sdcloud_panel.settings import SettingsStore, move_legacy_settings, user_settings_path
-from sdcloud_panel.ui import build_cloud_panel, build_output, build_settings, wire_generate, wire_panel
 from sdcloud_panel.webui import (
     PANEL_TITLE,
     CloudGeneration,
@@ -28,6 +27,8 @@ from sdcloud_panel.webui import (
     offer_cloud_controlnet_models,
     webui_saver,
 )
+from sdcloud_panel.widgets import build_cloud_panel, build_output, build_settings
+from sdcloud_panel.wiring import wire_generate, wire_panel, wire_settings
 
 SETTINGS_FILE = user_settings_path("webui.json")
 move_legacy_settings(Path(scripts.basedir()) / "sdcloud.json", SETTINGS_FILE)
@@ -95,7 +96,7 @@ install_cloud_generation(
 
 def _settings_tab() -> list[tuple[Any, str, str]]:
     with gr.Blocks(analytics_enabled=False) as tab:
-        build_settings(service, with_unit_count=False)
+        wire_settings(build_settings(service, with_unit_count=False), service)
     return [(tab, "SD Cloud", "sdcloud")]
 
 

@@ -1,0 +1,250 @@
+"""The panel's events: lists refreshed and followed, a job picked and watched, Generate on Cloud, Save, Send to
+img2img and the settings form."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from sdcloud_panel.compat import event_options, periodically
+from sdcloud_panel.labels import endpoint_name, job_id
+from sdcloud_panel.payload import PanelError
+from sdcloud_panel.service import NO_VAE_CHOICES, JobOutput, PanelService
+from sdcloud_panel.widgets import CloudPanel, SettingsForm, key_note
+
+JOB_POLL_SECONDS = 1.0
+JOB_LIST_SECONDS = 2.0  # the job list refreshes itself this often: new jobs on top, labels to succeed / fail
+JOB_WATCH_SECONDS = 900.0
+
+
+def _error(exc: PanelError) -> str:
+    return f"**Error:** {exc}"
+
+
+def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None = None) -> None:
+    """Refresh buttons (also run when `page` loads), job picking and Save; the host wires Generate."""
+
+    def refresh_endpoints(current: str | None) -> tuple[Any, str]:
+        try:
+            labels = service.endpoint_labels()
+        except PanelError as exc:
+            return gr.update(), _error(exc)
+        name = endpoint_name(current)
+        value = next((label for label in labels if endpoint_name(label) == name), None)
+        return _choices(labels, current, value), f"{len(labels)} endpoint(s)"
+
+    _on_click_and_load(
+        panel.endpoint_refresh, page, refresh_endpoints, [panel.endpoint], [panel.endpoint, panel.status]
+    )
+
+    def refresh_models(*current: Any) -> list[Any]:
+        try:
+            checkpoints = service.model_names("checkpoint")
+            vaes = service.model_names("vae")
+            loras = service.model_names("lora")
+            controlnets = service.model_names("controlnet")
+        except PanelError as exc:
+            return [gr.update()] * (3 + len(panel.units)) + [_error(exc)]
+        checkpoint, vae, chosen_loras, *unit_models = current
+        return [
+            gr.update(
+                choices=checkpoints,
+                value=checkpoint if checkpoint in checkpoints else (checkpoints[0] if checkpoints else None),
+            ),
+            gr.update(choices=NO_VAE_CHOICES + vaes, value=vae if vae in NO_VAE_CHOICES + vaes else "Automatic"),
+            gr.update(choices=loras, value=[name for name in chosen_loras or [] if name in loras]),
+            *[gr.update(choices=["None", *controlnets], value=m if m in controlnets else "None") for m in unit_models],
+            f"{len(checkpoints)} checkpoint(s), {len(vaes)} VAE(s), {len(loras)} LoRA(s), "
+            f"{len(controlnets)} ControlNet model(s)",
+        ]
+
+    unit_models = [unit["model"] for unit in panel.units]
+    _on_click_and_load(
+        panel.models_refresh,
+        page,
+        refresh_models,
+        [*panel.model_inputs, *unit_models],
+        [*panel.model_inputs, *unit_models, panel.status],
+    )
+
+    def job_choices(labels: list[str], current: str | None) -> Any:
+        ident = job_id(current)
+        value = next((label for label in labels if job_id(label) == ident), None) if ident else None
+        return _choices(labels, current, value)
+
+    def refresh_jobs(current: str | None) -> tuple[Any, str]:
+        try:
+            labels = service.job_labels()
+        except PanelError as exc:
+            return gr.update(), _error(exc)
+        return job_choices(labels, current), f"{len(labels)} job(s)"
+
+    _on_click_and_load(panel.job_refresh, page, refresh_jobs, [panel.job], [panel.job, panel.status])
+
+    def follow_jobs(request: gr.Request) -> Any:
+        """New jobs on top, the shown job's label moving on; an unchanged list is left alone."""
+        session = panel.sessions.of(request)
+        try:
+            labels = service.job_labels()
+        except PanelError:
+            return gr.update()
+        if labels == session.listed:
+            return gr.update()
+        session.listed = labels
+        return job_choices(labels, session.shown_job)
+
+    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.job], panel.eid("job_follow"))
+
+    outputs = [panel.gallery, panel.prompt_out, panel.info_out, panel.status]
+
+    def show_job(request: gr.Request, label: str | None) -> Any:
+        """Fill Output with the job as it is now (quick: it always runs, even while a watcher does)."""
+        panel.sessions.of(request).shown_job = label
+        if not label:
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        try:
+            return _output_updates(service.job_output(label))
+        except PanelError as exc:
+            return gr.update(), gr.update(), gr.update(), _error(exc)
+
+    def watch(request: gr.Request) -> Any:
+        """Follow the session's shown job until it ends, whichever job that becomes meanwhile.
+
+        gradio 3 drops a trigger of an event that is still running, so one watcher must follow later
+        picks and submissions; where a newer watcher does start (current gradio), the older one stops.
+        """
+        session = panel.sessions.of(request)
+        session.watcher += 1
+        generation = session.watcher
+        deadline = time.monotonic() + JOB_WATCH_SECONDS
+        shown: tuple[str, str] | None = None
+        while session.watcher == generation and time.monotonic() < deadline:
+            label = session.shown_job
+            if not label:
+                return
+            try:
+                output = service.job_output(label)
+            except PanelError as exc:
+                yield gr.update(), gr.update(), gr.update(), _error(exc)
+                return
+            if (label, output.job["status"]) != shown:
+                shown = (label, output.job["status"])
+                yield _output_updates(output)
+            if output.finished and session.shown_job == label:
+                return
+            time.sleep(JOB_POLL_SECONDS)
+
+    panel.job.change(show_job, [panel.job], outputs, **event_options()).then(
+        watch, None, outputs, **event_options(then=True)
+    )
+
+    def save(label: str | None) -> tuple[Any, str]:
+        try:
+            paths = service.save_images(label)
+        except PanelError as exc:
+            return gr.update(visible=False), _error(exc)
+        return gr.update(value=paths, visible=True), f"Saved {len(paths)} image(s)"
+
+    panel.save.click(save, [panel.job], [panel.files, panel.status])
+
+
+def _choices(labels: list[str], current: str | None, value: str | None) -> Any:
+    """New choices; the value is only touched when one was chosen (a pick made meanwhile stays)."""
+    return gr.update(choices=labels, value=value) if current else gr.update(choices=labels)
+
+
+def _on_click_and_load(button: Any, page: gr.Blocks | None, fn: Any, inputs: list[Any], outputs: list[Any]) -> None:
+    """`fn` reports in the status line (the last output) when clicked; on page load it only fills lists."""
+    button.click(fn, inputs, outputs)
+    if page is not None:
+        page.load(lambda *args: [*fn(*args)[:-1], gr.update()], inputs, outputs)
+
+
+def _output_updates(output: JobOutput) -> tuple[Any, Any, Any, str]:
+    if output.job["status"] != "succeeded":
+        return gr.update(value=[], visible=False), "", "", output.message
+    return gr.update(value=output.images, visible=True), output.prompt, output.info, output.message
+
+
+def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native: dict[str, Any] | None) -> None:
+    """Generate on Cloud: check the endpoint, submit, put the new job on top of the list and show it.
+    `native` holds the standalone page's parameter widgets; None when the host submits itself (WebUI)."""
+
+    def label_for(endpoint: str | None) -> Any:
+        return gr.update(value=service.button_label(endpoint))
+
+    panel.endpoint.change(label_for, [panel.endpoint], [button])
+    if native is None:
+        return
+    names = list(native)
+    model_count = len(panel.model_inputs)
+
+    def generate(request: gr.Request, endpoint: str | None, *args: Any) -> tuple[Any, str]:
+        native_values = dict(zip(names, args[: len(names)], strict=True))
+        models, units = panel.values(args[len(names) : len(names) + model_count], args[len(names) + model_count :])
+        try:
+            label = service.submit(panel.task, endpoint, {**native_values, **models}, units)
+            labels = service.job_labels()
+        except PanelError as exc:
+            return gr.update(), _error(exc)
+        panel.sessions.of(request).shown_job = label  # a running watcher follows the new job
+        return gr.update(choices=labels, value=label), f"Submitted: {label}"
+
+    button.click(
+        generate,
+        [panel.endpoint, *native.values(), *panel.model_inputs, *panel.unit_inputs],
+        [panel.job, panel.status],
+        **event_options(),
+    )
+
+
+def wire_send_to_img2img(
+    panel: CloudPanel, service: PanelService, targets: dict[str, Any], tabs: Any, tab_id: str = "img2img"
+) -> None:
+    """Carry the shown job's first image and its parameters into the img2img tab and switch to it.
+    `targets` maps `init_image` and WebUI API parameter names to the img2img widgets."""
+    names = list(targets)
+
+    def send(label: str | None) -> list[Any]:
+        try:
+            output = service.job_output(label)
+        except PanelError as exc:
+            return [gr.update()] * (len(names) + 1) + [_error(exc)]
+        if not output.images:
+            return [gr.update()] * (len(names) + 1) + [_error(PanelError("The job has no image to send"))]
+        params = {**(output.job.get("parameters") or {}), "init_image": output.images[0]}
+        if output.job.get("seeds"):
+            params["seed"] = output.job["seeds"][0]
+        values = [gr.update(value=params[name]) if name in params else gr.update() for name in names]
+        return [*values, gr.update(selected=tab_id), f"Sent {output.job['id']} to img2img"]
+
+    panel.send_to_img2img.click(send, [panel.job], [*targets.values(), tabs, panel.status])
+
+
+def wire_settings(form: SettingsForm, service: PanelService) -> None:
+    """Save and test: an empty key field keeps the saved key. Upload: with a progress bar."""
+
+    def save_and_test(api_url: str, api_key: str, unit_count: float | None = None) -> tuple[str, str, str, str]:
+        changes: dict[str, Any] = {"api_url": api_url.strip().rstrip("/"), "api_key": api_key.strip()}
+        if unit_count is not None:
+            changes["controlnet_units"] = int(unit_count)
+        saved = service.store.save(**changes)
+        if not saved.api_url:
+            return saved.api_url, "", key_note(saved), _error(PanelError("No API URL: enter the sd-cloud API's URL"))
+        return saved.api_url, "", key_note(saved), service.test_connection(saved.api_url, saved.api_key)
+
+    units = [form.units] if form.units is not None else []
+    form.test.click(save_and_test, [form.url, form.key, *units], [form.url, form.key, form.key_note, form.result])
+
+    def upload_model(path: str, name: str, type: str, progress: Any = gr.Progress()) -> str:  # noqa: B008
+        def report(sent: int, total: int) -> None:
+            progress((sent, total), desc="Uploading", unit="bytes")
+
+        try:
+            return service.upload_model(path, name, type, report)
+        except PanelError as exc:
+            return _error(exc)
+
+    form.upload.click(upload_model, [form.upload_path, form.upload_name, form.upload_type], [form.uploaded])
