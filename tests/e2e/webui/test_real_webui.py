@@ -100,7 +100,13 @@ def _reload_ui(page: Any, webui: WebUI) -> None:
     _tab(page, "Settings")
     page.locator("#settings_restart_gradio").click()
     page.wait_for_function("() => document.body.innerText.includes('Reloading')")
-    page.locator("#txt2img_generate").wait_for(timeout=RELOAD_TIMEOUT_MS)
+    try:
+        page.locator("#txt2img_generate").wait_for(timeout=RELOAD_TIMEOUT_MS)
+    except Exception as error:
+        _shot(page, webui, "reload-ui-stuck")
+        raise AssertionError(
+            f"Reload UI did not come back; the page: {page.content()[:2000]}\nthe WebUI's log: {webui.log_text()[-6000:]}"
+        ) from error
     assert webui.log_text().count("Startup time:") == starts + 1
 
 
