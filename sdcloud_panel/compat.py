@@ -32,24 +32,24 @@ def blocks_css() -> dict[str, Any]:
     return {} if hasattr(gr, "Timer") else {"css": f".{HIDDEN_CLASS} {{ display: none !important; }}"}
 
 
-def periodically(page: Any, seconds: float, fn: Any, outputs: list[Any], elem_id: str) -> None:
-    """Run `fn(request)` every `seconds` while a page is open, quietly; it returns the outputs' updates.
+def off_queue() -> dict[str, Any]:
+    """For quick events that a page fires by itself (on load, on a timer). gradio 3.41's queue leaks the
+    websocket task of an event whose page closed before the event started, and the WebUI's Reload UI waits
+    for every such task (forever): those events take plain HTTP there, as the WebUI's own progress polls do."""
+    return {"queue": False} if GRADIO_MAJOR < 4 else {}
+
+
+def periodically(page: Any, seconds: float, fn: Any, inputs: list[Any], outputs: list[Any], elem_id: str) -> None:
+    """Run `fn(*inputs)` every `seconds` while a page is open, quietly; it returns the outputs' updates.
     Later gradio has a Timer. In gradio 3.41 `every=` would call a function with the inputs of its first
-    call and without the request, and a loop in a load event would hold up the WebUI's Reload UI (which
-    waits for running events): there a timer in the page presses a hidden button (`elem_id`)."""
+    call, and a loop in a load event would hold up the WebUI's Reload UI (which waits for running events):
+    there a timer in the page presses a hidden button (`elem_id`)."""
     if hasattr(gr, "Timer"):
-
-        def tick(request: gr.Request) -> Any:
-            return fn(request)
-
-        gr.Timer(seconds).tick(tick, None, outputs, show_progress="hidden")
+        gr.Timer(seconds).tick(fn, inputs, outputs, show_progress="hidden")
         return
 
-    def press(request: gr.Request) -> Any:
-        return fn(request)
-
     trigger = gr.Button(elem_id=elem_id, elem_classes=[HIDDEN_CLASS])
-    trigger.click(press, None, outputs, show_progress="hidden")
+    trigger.click(fn, inputs, outputs, show_progress="hidden", **off_queue())
     root = "(document.querySelector('gradio-app')?.shadowRoot || document)"
     page.load(
         None,

@@ -14,7 +14,7 @@ from api_schema.preprocessors import PREPROCESSORS
 from api_schema.samplers import SAMPLERS
 from sdcloud_panel.payload import UNIT_FIELDS
 from sdcloud_panel.service import NO_VAE_CHOICES, PanelService
-from sdcloud_panel.sessions import Sessions
+from sdcloud_panel.sessions import Session
 from sdcloud_panel.settings import PanelSettings
 
 NATIVE_FIELDS = (
@@ -53,7 +53,7 @@ class CloudPanel:
     save: Any = None
     files: Any = None
     send_to_img2img: Any = None
-    sessions: Sessions = field(default_factory=Sessions)  # per browser session: the shown job, its watcher
+    session: Any = None  # gr.State(Session()): per page, the shown job and its watcher
 
     def eid(self, name: str) -> str:
         return f"sdcloud_{self.task}_{name}"
@@ -97,6 +97,7 @@ def _has_scale() -> bool:
 
 def build_cloud_panel(task: str, unit_count: int) -> CloudPanel:
     panel = CloudPanel(task)
+    panel.session = gr.State(Session())
     with gr.Accordion("Amazon SageMaker Inference", open=True, elem_id=panel.eid("panel")):
         with gr.Row(elem_classes=["form"]):
             panel.endpoint = gr.Dropdown(
@@ -277,8 +278,9 @@ def build_settings(service: PanelService, with_unit_count: bool) -> SettingsForm
         )
         with gr.Row():
             name = gr.Textbox(label="Name in the cloud (default: the file name)", elem_id="sdcloud_upload_name")
-            type = gr.Dropdown(label="Type", choices=list(MODEL_TYPES), value="checkpoint",
-                               elem_id="sdcloud_upload_type")
+            type = gr.Dropdown(
+                label="Type", choices=list(MODEL_TYPES), value="checkpoint", elem_id="sdcloud_upload_type"
+            )
         upload = gr.Button("Upload", elem_id="sdcloud_upload")
         uploaded = gr.Markdown("", elem_id="sdcloud_upload_result")
     return SettingsForm(url, key, note, units, test, result, path, name, type, upload, uploaded)

@@ -8,10 +8,11 @@ from typing import Any
 
 import gradio as gr
 
-from sdcloud_panel.compat import event_options, periodically
+from sdcloud_panel.compat import event_options, off_queue, periodically
 from sdcloud_panel.labels import endpoint_name, job_id
 from sdcloud_panel.payload import PanelError
 from sdcloud_panel.service import NO_VAE_CHOICES, JobOutput, PanelService
+from sdcloud_panel.sessions import Session
 from sdcloud_panel.widgets import CloudPanel, SettingsForm, key_note
 
 JOB_POLL_SECONDS = 1.0
@@ -83,9 +84,8 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
 
     _on_click_and_load(panel.job_refresh, page, refresh_jobs, [panel.job], [panel.job, panel.status])
 
-    def follow_jobs(request: gr.Request) -> Any:
+    def follow_jobs(session: Session) -> Any:
         """New jobs on top, the shown job's label moving on; an unchanged list is left alone."""
-        session = panel.sessions.of(request)
         try:
             labels = service.job_labels()
         except PanelError:
@@ -95,13 +95,13 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         session.listed = labels
         return job_choices(labels, session.shown_job)
 
-    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.job], panel.eid("job_follow"))
+    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.session], [panel.job], panel.eid("job_follow"))
 
     outputs = [panel.gallery, panel.prompt_out, panel.info_out, panel.status]
 
-    def show_job(request: gr.Request, label: str | None) -> Any:
+    def show_job(label: str | None, session: Session) -> Any:
         """Fill Output with the job as it is now (quick: it always runs, even while a watcher does)."""
-        panel.sessions.of(request).shown_job = label
+        session.shown_job = label
         if not label:
             return gr.update(), gr.update(), gr.update(), gr.update()
         try:
@@ -109,13 +109,12 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         except PanelError as exc:
             return gr.update(), gr.update(), gr.update(), _error(exc)
 
-    def watch(request: gr.Request) -> Any:
+    def watch(session: Session) -> Any:
         """Follow the session's shown job until it ends, whichever job that becomes meanwhile.
 
         gradio 3 drops a trigger of an event that is still running, so one watcher must follow later
         picks and submissions; where a newer watcher does start (current gradio), the older one stops.
         """
-        session = panel.sessions.of(request)
         session.watcher += 1
         generation = session.watcher
         deadline = time.monotonic() + JOB_WATCH_SECONDS
@@ -136,8 +135,8 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
                 return
             time.sleep(JOB_POLL_SECONDS)
 
-    panel.job.change(show_job, [panel.job], outputs, **event_options()).then(
-        watch, None, outputs, **event_options(then=True)
+    panel.job.change(show_job, [panel.job, panel.session], outputs, **event_options()).then(
+        watch, [panel.session], outputs, **event_options(then=True)
     )
 
     def save(label: str | None) -> tuple[Any, str]:
@@ -159,7 +158,7 @@ def _on_click_and_load(button: Any, page: gr.Blocks | None, fn: Any, inputs: lis
     """`fn` reports in the status line (the last output) when clicked; on page load it only fills lists."""
     button.click(fn, inputs, outputs)
     if page is not None:
-        page.load(lambda *args: [*fn(*args)[:-1], gr.update()], inputs, outputs)
+        page.load(lambda *args: [*fn(*args)[:-1], gr.update()], inputs, outputs, **off_queue())
 
 
 def _output_updates(output: JobOutput) -> tuple[Any, Any, Any, str]:
@@ -181,7 +180,7 @@ def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native:
     names = list(native)
     model_count = len(panel.model_inputs)
 
-    def generate(request: gr.Request, endpoint: str | None, *args: Any) -> tuple[Any, str]:
+    def generate(session: Session, endpoint: str | None, *args: Any) -> tuple[Any, str]:
         native_values = dict(zip(names, args[: len(names)], strict=True))
         models, units = panel.values(args[len(names) : len(names) + model_count], args[len(names) + model_count :])
         try:
@@ -189,12 +188,12 @@ def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native:
             labels = service.job_labels()
         except PanelError as exc:
             return gr.update(), _error(exc)
-        panel.sessions.of(request).shown_job = label  # a running watcher follows the new job
+        session.shown_job = label  # a running watcher follows the new job
         return gr.update(choices=labels, value=label), f"Submitted: {label}"
 
     button.click(
         generate,
-        [panel.endpoint, *native.values(), *panel.model_inputs, *panel.unit_inputs],
+        [panel.session, panel.endpoint, *native.values(), *panel.model_inputs, *panel.unit_inputs],
         [panel.job, panel.status],
         **event_options(),
     )
