@@ -263,3 +263,20 @@ def test_settings_test_connection_and_model_upload(panel: Served, stack: Stack, 
 def _artifact(name: str) -> Any:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def test_events_a_page_fires_by_itself_stay_off_the_gradio_3_queue(panel: Served) -> None:
+    """gradio 3.41's queue leaks the websocket task of an event whose page closed before it started, and the
+    WebUI's Reload UI waits for every such task: the job-list timer and the on-load list fills (fired by each
+    open page, every two seconds for the timer) must not be queued there."""
+    import requests
+
+    if panel.flavor == "current-gradio":
+        return  # a gr.Timer, no Reload UI
+    config = requests.get(f"{panel.url}config", timeout=10).json()
+    ids = {component["id"]: component.get("props", {}).get("elem_id") for component in config["components"]}
+    follows = {ident for ident, elem_id in ids.items() if str(elem_id).endswith("job_follow")}
+    timer = [dep for dep in config["dependencies"] if follows & set(dep["targets"])]
+    loads = [dep for dep in config["dependencies"] if dep["trigger"] == "load" and dep["backend_fn"]]
+    assert len(timer) == 2 and len(loads) >= 6, (timer, loads)  # txt2img and img2img: 3 list fills each
+    assert [dep["queue"] for dep in timer + loads] == [False] * len(timer + loads)
