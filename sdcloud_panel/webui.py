@@ -25,6 +25,18 @@ PANEL_TITLE = "Amazon SageMaker Inference"
 CONTROLNET_TITLE = "ControlNet"  # sd-webui-controlnet's script
 CLOUD_MODEL_SUFFIX = " [cloud]"  # how a cloud ControlNet model reads in that extension's Model dropdown
 _MODEL_HASH = re.compile(r"\s*\[[^\]]*\]$")  # "control_v11p_sd15_canny [d14c016b]" -> "control_v11p_sd15_canny"
+RELOAD_WAIT_SECONDS = 10.0
+
+
+def bound_reload_wait(demo: Any, _app: Any) -> None:
+    """Reload UI closes the WebUI's server, and uvicorn then waits for every request task to end. gradio
+    3.41's queue never ends the websocket task of an event whose page closed before the event started, so
+    one tab closed at such a moment (the panel's pages fire events by themselves) would hold Reload UI at
+    "Reloading..." for ever: past this many seconds the server cancels what is left. A bound the user
+    set is kept."""
+    config = getattr(getattr(demo, "server", None), "config", None)
+    if config is not None and hasattr(config, "timeout_graceful_shutdown") and config.timeout_graceful_shutdown is None:
+        config.timeout_graceful_shutdown = RELOAD_WAIT_SECONDS
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The glue only: the panel, its events and the cloud generation live in `sdcloud_panel`. WebUI surface
 used (and mirrored by the test stand-in, tests/unit/panel/webui_standin): modules.scripts (Script,
-AlwaysVisible, basedir, scripts_data), modules.script_callbacks (on_ui_tabs), modules.shared (opts,
+AlwaysVisible, basedir, scripts_data), modules.script_callbacks (on_ui_tabs, on_app_started), modules.shared (opts,
 cmd_opts), modules.processing (process_images, Processed), modules.images (save_image, image_grid),
 modules.paths (data_path), modules.generation_parameters_copypaste (ParamBinding,
 register_paste_params_button); and, when installed, sd-webui-controlnet's script module (its
@@ -23,6 +23,7 @@ from sdcloud_panel.settings import SettingsStore, move_legacy_settings, user_set
 from sdcloud_panel.webui import (
     PANEL_TITLE,
     CloudGeneration,
+    bound_reload_wait,
     install_cloud_generation,
     offer_cloud_controlnet_models,
     webui_saver,
@@ -101,3 +102,4 @@ def _settings_tab() -> list[tuple[Any, str, str]]:
 
 
 script_callbacks.on_ui_tabs(_settings_tab)
+script_callbacks.on_app_started(bound_reload_wait)

@@ -319,3 +319,19 @@ def test_install_builds_a_wheel_of_the_client_and_panel_only(tmp_path: Path, mon
 
     (command,) = launch.pip_commands
     assert command.startswith('install --no-deps --force-reinstall "') and command.endswith(f'{wheel.name}"')
+
+
+def test_reload_ui_waits_a_bounded_time_for_the_server_to_close(webui: ModuleType) -> None:
+    import uvicorn
+    from modules import script_callbacks
+
+    from sdcloud_panel.webui import RELOAD_WAIT_SECONDS
+
+    unbounded = SimpleNamespace(server=uvicorn.Server(uvicorn.Config(app=None)))
+    chosen = SimpleNamespace(server=uvicorn.Server(uvicorn.Config(app=None, timeout_graceful_shutdown=3)))
+    for demo in (unbounded, chosen, SimpleNamespace()):
+        for callback in script_callbacks.app_started_callbacks:
+            callback(demo, None)
+
+    assert unbounded.server.config.timeout_graceful_shutdown == RELOAD_WAIT_SECONDS  # was None
+    assert chosen.server.config.timeout_graceful_shutdown == 3
