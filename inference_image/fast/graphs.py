@@ -6,8 +6,9 @@ warms the function up and captures it; later calls copy their inputs into those 
 Outputs are cloned, so a caller may keep or modify them (MultiControlNet adds in place) and one
 module may be called twice per step (two ControlNet units sharing one model).
 
-The same machinery runs without CUDA through `EmulatedGraph`, which re-runs the function on the
-static buffers: the CPU tests exercise the buffer, signature and output logic with it.
+How a call becomes a signature and the static buffers it is copied into: `signatures.py`. The same
+machinery runs without CUDA through `EmulatedGraph`, which re-runs the function on the static buffers:
+the CPU tests exercise the buffer, signature and output logic with it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 
 import torch
 import torch.utils._pytree as pytree
+
+from inference_image.fast.signatures import Entry, fill, flatten_call, new_entry
 
 log = logging.getLogger(__name__)
 
@@ -86,45 +89,12 @@ def weak_call(fn: Fn, module: torch.nn.Module) -> Fn:
     return call
 
 
-def _leaf_key(leaf: Any) -> Hashable:
-    if isinstance(leaf, torch.Tensor):
-        return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad)
-    if leaf is None or isinstance(leaf, (bool, int, float, str)):
-        return ("value", type(leaf), leaf)
-    raise TypeError(f"cannot key a graph on an argument of type {type(leaf).__name__}")
-
-
-@dataclass(frozen=True)
-class _Scalar:
-    value: float
-
-
 class CompiledSource(Protocol):
     """Where a signature's compiled forward comes from (`aot.ArtifactSource`); `signature` is a stable string."""
 
     def ready(self, signature: str) -> Fn | None: ...
 
     def build(self, signature: str, inputs: list[Any], spec: pytree.TreeSpec) -> None: ...
-
-
-@dataclass
-class _Entry:
-    """One signature: its static input buffers, the graph (None until captured) and its tier."""
-
-    signature: str
-    static_inputs: list[Any]
-    tensor_slots: list[int]
-    scalar_slots: list[int]
-    spec: pytree.TreeSpec
-    out_spec: pytree.TreeSpec | None = None
-    graph: Graph | None = None
-    compiled: bool = False
-    compiled_fn: Fn | None = None
-    compile_state: str = "none"  # none | running | ready | failed
-    # the inputs a build traces with, copied to the host here: a build thread must not touch the GPU
-    example: list[Any] | None = None
-    calls: int = 0
-    error: str | None = None
 
 
 @dataclass
@@ -165,23 +135,11 @@ class GraphedForward:
         self._scalar_kwargs = scalar_kwargs
         self._max_signatures = max_signatures
         self._compile_inline = compile_inline
-        self._entries: dict[Hashable, _Entry] = {}
+        self._entries: dict[Hashable, Entry] = {}
         self._lock = threading.Lock()
         self.stats = GraphStats()
 
     # -- signature ---------------------------------------------------------------------------
-    def _flatten(self, args: tuple, kwargs: dict) -> tuple[list[Any], pytree.TreeSpec, Hashable, set[int]]:
-        kwargs = {
-            name: _Scalar(float(value))
-            if name in self._scalar_kwargs and isinstance(value, (int, float)) and not isinstance(value, bool)
-            else value
-            for name, value in kwargs.items()
-        }
-        flat, spec = pytree.tree_flatten((args, kwargs))
-        scalar_slots = {i for i, leaf in enumerate(flat) if isinstance(leaf, _Scalar)}
-        key = (spec, tuple(("scalar",) if i in scalar_slots else _leaf_key(x) for i, x in enumerate(flat)))
-        return flat, spec, key, scalar_slots
-
     def signatures(self) -> list[Hashable]:
         return list(self._entries)
 
@@ -193,7 +151,7 @@ class GraphedForward:
 
     # -- call --------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        flat, spec, key, scalar_slots = self._flatten(args, kwargs)
+        flat, spec, key, scalar_slots = flatten_call(args, kwargs, self._scalar_kwargs)
         entry = self._entries.get(key)
         if entry is None:
             if len(self._entries) >= self._max_signatures:
@@ -204,7 +162,7 @@ class GraphedForward:
         if entry.error is not None:
             self.stats.eager_calls += 1
             return self.eager(*args, **kwargs)
-        self._fill(entry, flat)
+        fill(entry, flat)
         if self._compile_inline and entry.compile_state == "none":
             self.compile_signature(key)
         want_compiled = entry.compiled_fn is not None
@@ -219,22 +177,12 @@ class GraphedForward:
         assert entry.out_spec is not None and entry.graph is not None
         return pytree.tree_unflatten([t.clone() for t in entry.graph.outputs], entry.out_spec)
 
-    def _new_entry(self, signature: str, flat: list[Any], spec: pytree.TreeSpec, scalar_slots: set[int]) -> _Entry:
-        static: list[Any] = []
-        tensor_slots: list[int] = []
-        for i, leaf in enumerate(flat):
-            if i in scalar_slots:
-                static.append(torch.zeros((), dtype=torch.float32, device=self.device))
-            elif isinstance(leaf, torch.Tensor):
-                static.append(torch.empty_like(leaf))
-                tensor_slots.append(i)
-            else:
-                static.append(leaf)
-        entry = _Entry(signature, static, tensor_slots, sorted(scalar_slots), spec)
+    def _new_entry(self, signature: str, flat: list[Any], spec: pytree.TreeSpec, scalar_slots: set[int]) -> Entry:
+        entry = new_entry(signature, flat, spec, scalar_slots, self.device)
         self._pick_up(entry)
         return entry
 
-    def _pick_up(self, entry: _Entry) -> None:
+    def _pick_up(self, entry: Entry) -> None:
         """Use a compiled forward that is already built for this signature (a persisted artifact)."""
         if self.source is None:
             return
@@ -248,14 +196,7 @@ class GraphedForward:
         else:
             entry.example = [t.cpu() if isinstance(t, torch.Tensor) else t for t in entry.static_inputs]
 
-    @staticmethod
-    def _fill(entry: _Entry, flat: list[Any]) -> None:
-        for i in entry.tensor_slots:
-            entry.static_inputs[i].copy_(flat[i])
-        for i in entry.scalar_slots:
-            entry.static_inputs[i].fill_(flat[i].value)
-
-    def _runner(self, entry: _Entry, fn: Fn) -> Callable[[], list[torch.Tensor]]:
+    def _runner(self, entry: Entry, fn: Fn) -> Callable[[], list[torch.Tensor]]:
         def run() -> list[torch.Tensor]:
             args, kwargs = pytree.tree_unflatten(entry.static_inputs, entry.spec)
             out = fn(*args, **kwargs)
@@ -266,7 +207,7 @@ class GraphedForward:
 
         return run
 
-    def _capture(self, entry: _Entry, compiled: bool) -> None:
+    def _capture(self, entry: Entry, compiled: bool) -> None:
         fn = entry.compiled_fn if compiled and entry.compiled_fn is not None else self.eager
         try:
             with self._lock:

@@ -30,58 +30,24 @@ import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from inference_image.fast import levers
-from inference_image.fast.aot import ArtifactSource, BuildOptions, Recipe
+from inference_image.fast.aot import ArtifactSource, Recipe
 from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory, weak_call
 from inference_image.fast.mirror import ArtifactMirror
+from inference_image.fast.options import FastOptions, RunInfo, fast_device_reason
+from inference_image.fast.pipeline_modules import (
+    forwards_replaced,
+    has_unfused_lora,
+    heavy_parts,
+    weights_fingerprint,
+)
 from inference_image.fast.vae import HalfVae, upcasts
 
 log = logging.getLogger(__name__)
-
-CompilePolicy = Literal["off", "sync", "background"]
-VaeDecode = Literal["auto", "float32"]
-Backend = Literal["auto", "cuda", "emulate"]
-
-
-@dataclass(frozen=True)
-class FastOptions:
-    enabled: bool = True
-    compile: CompilePolicy = "background"
-    channels_last: bool = True
-    # "auto": CUDA graphs where the pipeline is on CUDA, else the plain pipeline. "emulate" runs the
-    # static-buffer machinery without CUDA graphs (tests).
-    backend: Backend = "auto"
-    max_signatures: int = 8
-    artifact_dir: Path | None = None  # compiled artifacts; None: graph tier only
-    build: BuildOptions = field(default_factory=BuildOptions)
-    build_workers: int = 2  # artifact builds at once (child processes)
-    mirror_uri: str | None = None  # s3://bucket/prefix shared by all instances (`mirror.py`); None: local only
-    # a half-precision VAE that diffusers upcasts (SDXL's): "auto" decodes in half precision and falls back
-    # to float32 where that gives NaN/inf, as the WebUI does (`vae.py`); "float32" always decodes in float32
-    vae_decode: VaeDecode = "auto"
-
-
-@dataclass
-class RunInfo:
-    path: Literal["fast", "plain"]
-    reason: str = ""
-    tiers: dict[str, list[str]] = field(default_factory=dict)
-
-
-def _fast_device_reason(options: FastOptions, pipe: Any) -> str:
-    """Why the options or the pipeline's device rule the fast path out; empty when they don't."""
-    if not options.enabled:
-        return "fast path disabled"
-    device = torch.device(getattr(pipe, "device", "cpu"))
-    if options.backend != "emulate" and device.type != "cuda":
-        return f"pipeline on {device.type}, CUDA graphs need CUDA"
-    return ""
 
 
 class FastRunner:
@@ -120,14 +86,14 @@ class FastRunner:
                 self.last = RunInfo(path="plain", reason=reason)
                 yield
                 return
-            parts = self._heavy_parts(pipe)
+            parts = heavy_parts(pipe)
             wrappers = {name: self._wrapper(*part) for name, part in parts.items()}
             replacements: dict[torch.nn.Module, Any] = {parts[name][0]: w for name, w in wrappers.items()}
             with contextlib.ExitStack() as stack:
                 vae = getattr(pipe, "vae", None)
                 if "vae_decoder" in wrappers and upcasts(vae):
                     stack.enter_context(self._half_vae(vae, wrappers, replacements))
-                stack.enter_context(_forwards_replaced(replacements))
+                stack.enter_context(forwards_replaced(replacements))
                 yield
             self.last = RunInfo(
                 path="fast",
@@ -148,7 +114,7 @@ class FastRunner:
 
     def fuses_lora(self, pipe: Any) -> bool:
         """Whether LoRAs should be fused into the UNet for `pipe`: graphs replay fused weights, not adapters."""
-        return _fast_device_reason(self.options, pipe) == ""
+        return fast_device_reason(self.options, pipe) == ""
 
     def __call__(self, pipe: Any, kwargs: dict[str, Any]) -> list[Any]:
         """The container's `Runner` hook: `Predictor(settings, runner=FastRunner())`."""
@@ -199,45 +165,21 @@ class FastRunner:
 
     # -- choosing the path ---------------------------------------------------------------------
     def _plain_reason(self, pipe: Any) -> str:
-        reason = _fast_device_reason(self.options, pipe)
+        reason = fast_device_reason(self.options, pipe)
         if reason:
             return reason
-        for module, _owner, _attr in self._heavy_parts(pipe).values():
+        for module, _owner, _attr in heavy_parts(pipe).values():
             if "forward" in vars(module) or hasattr(module, "_hf_hook"):
                 return "a module's forward is hooked (offload or another wrapper)"
         unet = getattr(pipe, "unet", None)
-        if unet is not None and _has_unfused_lora(unet):
+        if unet is not None and has_unfused_lora(unet):
             return "LoRA adapters active but not fused"
         return ""
-
-    @staticmethod
-    def _heavy_parts(pipe: Any) -> dict[str, tuple[torch.nn.Module, Any, str]]:
-        """name -> (module, owner, attribute): the owner's config rebuilds the module (`aot.Recipe`)."""
-        parts: dict[str, tuple[torch.nn.Module, Any, str]] = {}
-        unet = getattr(pipe, "unet", None)
-        if unet is not None:
-            parts["unet"] = (unet, unet, "")
-        controlnet = getattr(pipe, "controlnet", None)
-        if controlnet is not None:
-            nets = getattr(controlnet, "nets", [controlnet])
-            for net in nets:
-                # two units may share one model: wrap it once
-                if all(net is not part[0] for part in parts.values()):
-                    parts[f"controlnet_{len(parts) - 1}"] = (net, net, "")
-        vae = getattr(pipe, "vae", None)
-        if vae is not None and hasattr(vae, "decoder"):
-            parts["vae_decoder"] = (vae.decoder, vae, "decoder")
-        for name in ("text_encoder", "text_encoder_2"):
-            encoder = getattr(pipe, name, None)
-            # a text-encoder LoRA is never fused (only the UNet's are): such an encoder runs as it is
-            if isinstance(encoder, torch.nn.Module) and not _has_unfused_lora(encoder):
-                parts[name] = (encoder, encoder, "")
-        return parts
 
     # -- wrappers ------------------------------------------------------------------------------
     def _wrapper(self, module: torch.nn.Module, owner: Any, attr: str) -> GraphedForward:
         self._prepare(module)
-        fingerprint = _weights_fingerprint(module)
+        fingerprint = weights_fingerprint(module)
         known = self._wrappers.get(module)
         if known is not None and known[0] == fingerprint:
             return known[1]
@@ -311,31 +253,3 @@ class FastRunner:
         for wrapper in wrappers:
             for key in wrapper.pending_compiles():
                 self._jobs.append(self._compiler.submit(wrapper.compile_signature, key))
-
-
-@contextlib.contextmanager
-def _forwards_replaced(replacements: dict[torch.nn.Module, GraphedForward]) -> Iterator[None]:
-    for module, wrapper in replacements.items():
-        module.forward = wrapper
-    try:
-        yield
-    finally:
-        for module in replacements:
-            vars(module).pop("forward", None)
-
-
-def _weights_fingerprint(module: torch.nn.Module) -> int:
-    """The base weights' addresses, which the graphs hold. LoRA adapter weights are left out: a fused
-    LoRA is added into the base weights in place, so the graphs stay valid (no recapture, no compile),
-    and unfused ones send the call to the plain path."""
-    return hash(tuple(levers.tensor_ptr(p) for name, p in module.named_parameters() if "lora_" not in name))
-
-
-def _has_unfused_lora(module: torch.nn.Module) -> bool:
-    for sub in module.modules():
-        # peft's BaseTunerLayer, without importing peft
-        if not (hasattr(sub, "merged") and hasattr(sub, "active_adapters")):
-            continue
-        if sub.active_adapters and not sub.merged and not getattr(sub, "disable_adapters", False):
-            return True
-    return False
