@@ -5,13 +5,15 @@ Item layout (attribute: meaning):
   owner              user name; index `by_owner` (owner, created_at) lists a user's jobs newest first
   task               txt2img | img2img
   endpoint_name      the SageMaker endpoint it runs on
-  status             created | in_progress | succeeded | failed
+  status             created | in_progress | succeeded | failed | cancelled
   created_at         ISO-8601 UTC with microseconds, e.g. 2026-11-25T18:00:00.123456Z
   started_at, completed_at   same format, set on the transitions
   input_key          inputs/{id}.json
   payload_key        inputs/{id}.payload.json, where a `payload_upload` job's client uploads its payload
   output_location, failure_location   what InvokeEndpointAsync answered (s3:// URIs)
   pending            "1" while created or in_progress, absent otherwise (sparse index `by_deadline`)
+  queue              the endpoint_name while in_progress, absent otherwise (sparse index `by_queue`, sorted by
+                     started_at: the jobs waiting for or running on an endpoint, in the order they were handed to it)
   deadline           epoch seconds after which the sweeper recovers or fails the job (for a created job:
                      the end of its upload window)
   images             S3 keys of the PNGs (succeeded): the generated images, then any ControlNet detected maps
@@ -19,8 +21,9 @@ Item layout (attribute: meaning):
   info, infotexts, parameters, seeds, timings   from the container's manifest (succeeded)
   error              why it failed (failed)
 
-Transitions are conditional writes: created -> in_progress -> succeeded | failed (and created -> failed for
-a payload that never came), never backwards, so a duplicate or late notification changes nothing.
+Transitions are conditional writes: created -> in_progress -> succeeded | failed | cancelled (and created ->
+failed | cancelled for a payload that never came or a job cancelled before it started), never backwards, so
+a duplicate or late notification changes nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from lambdas.settings import settings
 
 PENDING = "1"
 PAGE_KEY = {"id", "owner", "created_at"}  # the LastEvaluatedKey of index by_owner
+ENDED_REMOVES = ("pending", "queue")  # the sparse index attributes of a job that has not ended
 
 
 def iso(moment: datetime) -> str:
@@ -116,12 +120,13 @@ def get_job_of(job_id: str, owner: str) -> dict[str, Any] | None:
     return job if job and job.get("owner") == owner else None
 
 
-def start_job(job_id: str, deadline: int, warnings: list[dict[str, str]]) -> bool:
+def start_job(job_id: str, endpoint_name: str, deadline: int, warnings: list[dict[str, str]]) -> bool:
     """created -> in_progress with a new deadline and its payload's warnings; False (nothing written) if the
     job is not created."""
     return _transition(
         job_id, "in_progress",
-        {"started_at": now_iso(), "pending": PENDING, "deadline": deadline, "warnings": warnings},
+        {"started_at": now_iso(), "pending": PENDING, "queue": endpoint_name, "deadline": deadline,
+         "warnings": warnings},
         from_statuses=("created",),
     )
 
@@ -167,15 +172,34 @@ def delete_job(job_id: str) -> None:
 def mark_succeeded(job_id: str, result: dict[str, Any]) -> bool:
     """in_progress -> succeeded with the manifest fields (images, image_kinds, info, infotexts, parameters, seeds,
     timings)."""
-    return _transition(job_id, "succeeded", {**result, "completed_at": now_iso()}, remove=("pending",))
+    return _transition(job_id, "succeeded", {**result, "completed_at": now_iso()}, remove=ENDED_REMOVES)
 
 
 def mark_failed(job_id: str, error: str) -> bool:
     """created | in_progress -> failed with a readable reason."""
     return _transition(
-        job_id, "failed", {"error": error, "completed_at": now_iso()}, remove=("pending",),
+        job_id, "failed", {"error": error, "completed_at": now_iso()}, remove=ENDED_REMOVES,
         from_statuses=("created", "in_progress"),
     )
+
+
+def mark_cancelled(job_id: str) -> bool:
+    """created | in_progress -> cancelled; False (nothing written) if the job has ended already."""
+    return _transition(job_id, "cancelled", {"completed_at": now_iso()}, remove=ENDED_REMOVES,
+                       from_statuses=("created", "in_progress"))
+
+
+def queued_before(endpoint_name: str, started_at: str, limit: int) -> list[str]:
+    """The ids of up to `limit` in_progress jobs handed to the endpoint before `started_at`, latest first
+    (index `by_queue`)."""
+    from boto3.dynamodb.conditions import Key
+
+    page = jobs_table().query(
+        IndexName="by_queue",
+        KeyConditionExpression=Key("queue").eq(endpoint_name) & Key("started_at").lt(started_at),
+        ScanIndexForward=False, Limit=limit, ProjectionExpression="id",
+    )
+    return [str(item["id"]) for item in page["Items"]]
 
 
 def overdue_jobs(now: int, limit: int) -> list[dict[str, Any]]:

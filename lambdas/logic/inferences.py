@@ -28,6 +28,7 @@ from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
 from lambdas.logic.json_text import check_json_depth
 from lambdas.logic.model_resolution import resolve_models
+from lambdas.logic.progress import QueueView
 from lambdas.settings import settings
 
 MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -112,7 +113,8 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
     job_input, warnings = _validated_input(job_id, request.task, request.payload)
     storage.put_json(job["input_key"], job_input.model_dump(mode="json"))
     deadline = _deadline(settings().invocation_window_seconds)
-    job.update(status="in_progress", started_at=job["created_at"], deadline=deadline, warnings=warnings)
+    job.update(status="in_progress", started_at=job["created_at"], queue=request.endpoint_name, deadline=deadline,
+               warnings=warnings)
     jobs.create_job(job)
     return InferenceResponse(inference=to_inference(_invoke(job)))
 
@@ -149,7 +151,7 @@ def submit_once(caller: Caller, request: CreateInferenceRequest, idempotency_key
         raise Conflict("a request with this Idempotency-Key is still running", field="Idempotency-Key") from exc
 
 
-def _owned(caller: Caller, job_id: str) -> dict[str, Any]:
+def owned_job(caller: Caller, job_id: str) -> dict[str, Any]:
     job = jobs.get_job_of(job_id, caller.name)
     if job is None:
         raise NotFound(f"inference '{job_id}' not found", field="id")
@@ -158,7 +160,7 @@ def _owned(caller: Caller, job_id: str) -> dict[str, Any]:
 
 def start(caller: Caller, job_id: str) -> InferenceResponse:
     """Validate the uploaded payload of a created job, then run it as `submit` does."""
-    job = _owned(caller, job_id)
+    job = owned_job(caller, job_id)
     if job["status"] != "created":
         raise Conflict(f"inference '{job_id}' is {job['status']}, not created", field="id")
     size = storage.object_size(job["payload_key"])
@@ -175,14 +177,19 @@ def start(caller: Caller, job_id: str) -> InferenceResponse:
     require_in_service(job["endpoint_name"])
     job_input, warnings = _validated_input(job_id, job["task"], payload)
     storage.put_json(job["input_key"], job_input.model_dump(mode="json"))
-    if not jobs.start_job(job_id, _deadline(settings().invocation_window_seconds), warnings):
-        raise Conflict(f"inference '{job_id}' was started already", field="id")
+    if not jobs.start_job(job_id, job["endpoint_name"], _deadline(settings().invocation_window_seconds), warnings):
+        ended = jobs.get_job(job_id) or job
+        raise Conflict(f"inference '{job_id}' is {ended['status']}, not created", field="id")
     storage.delete_keys([job["payload_key"]])
     return InferenceResponse(inference=to_inference(_invoke(jobs.get_job(job_id) or job)))
 
 
+def _with_progress(job: dict[str, Any], view: QueueView) -> Inference:
+    return to_inference(job).model_copy(update={"progress": view.progress(job)})
+
+
 def get(caller: Caller, job_id: str) -> Inference:
-    return to_inference(_owned(caller, job_id))
+    return _with_progress(owned_job(caller, job_id), QueueView())
 
 
 def list_of(caller: Caller, limit: int, next_token: str | None, status: str | None, task: str | None) -> InferenceList:
@@ -191,12 +198,13 @@ def list_of(caller: Caller, limit: int, next_token: str | None, status: str | No
     if start_key and start_key["owner"] != caller.name:
         raise InvalidInput("next_token does not belong to this listing", field="next_token")
     page = jobs.list_jobs_of(caller.name, limit, start_key, status=status, task=task)
-    listed = [to_inference(j) for j in page.items]
+    view = QueueView()
+    listed = [_with_progress(j, view) for j in page.items]
     return InferenceList(inferences=listed, next_token=encode_token(scope, page.next_key))
 
 
 def delete(caller: Caller, job_id: str) -> None:
-    job = _owned(caller, job_id)
+    job = owned_job(caller, job_id)
     if job["status"] == "in_progress":
         raise Conflict(f"inference '{job_id}' is still in progress; delete it once it has ended", field="id")
     keys = [job["input_key"], *([job["payload_key"]] if job.get("payload_key") else [])]

@@ -1,0 +1,54 @@
+"""The `progress` of in_progress jobs: running (the container's last report) or queued (and behind how many).
+
+A job is running once its container has written a progress report. Its endpoint takes jobs in the order they
+were handed to it, so the jobs ahead of a queued one are those handed over before it and after the latest
+one that is running: one Query on the endpoint's queue (index `by_queue`), then reads from the latest back.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from api_schema.jobs import JobProgress
+from api_schema.resources import Progress
+from lambdas.data import jobs
+from lambdas.data.job_signals import read_progress
+
+QUEUE_LOOKAHEAD = 50  # the most jobs looked at ahead of a queued one: a longer queue reports this many
+
+
+class QueueView:
+    """One per request: each job's progress report is read once however many jobs of a page ask for it."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, JobProgress | None] = {}
+
+    def _report(self, job_id: str) -> JobProgress | None:
+        if job_id not in self._reports:
+            self._reports[job_id] = read_progress(job_id)
+        return self._reports[job_id]
+
+    def progress(self, job: dict[str, Any]) -> Progress | None:
+        """None unless the job is in_progress."""
+        if job.get("status") != "in_progress":
+            return None
+        report = self._report(str(job["id"]))
+        if report is None:
+            return Progress(state="queued", queue_position=self._position(job))
+        return running(report, time.time())
+
+    def _position(self, job: dict[str, Any]) -> int:
+        position = 0
+        for job_id in jobs.queued_before(str(job["endpoint_name"]), str(job["started_at"]), QUEUE_LOOKAHEAD):
+            if self._report(job_id) is not None:
+                break
+            position += 1
+        return position
+
+
+def running(report: JobProgress, now: float) -> Progress:
+    fraction = min(1.0, report.step / report.steps) if report.steps else 0.0
+    eta = None if report.eta_s is None else max(0.0, report.eta_s - max(0.0, now - report.written_at))
+    return Progress(state="running", step=report.step, steps=report.steps, fraction=round(fraction, 4),
+                    phase=report.phase, eta_s=None if eta is None else round(eta, 1))
