@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from api_schema.jobs import CANCELLED
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -43,3 +45,10 @@ def field_and_message(exc: ValidationError) -> tuple[str | None, str]:
     field = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0]["loc"] else None
     message = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
     return field, message
+
+
+class Cancelled(JobError):
+    """The job was cancelled (its S3 marker is there): it stops before it starts or at its next step."""
+
+    status_code = 409
+    type = CANCELLED
