@@ -12,7 +12,7 @@ import requests
 from sdcloud_client.errors import ApiError
 from sdcloud_client.transport import JsonDict, Progress, error_from, fits_one_invocation, poll, put_presigned
 
-FINAL_JOB_STATUSES = ("succeeded", "failed")
+FINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
 FINAL_ENDPOINT_STATUSES = ("InService", "Failed")
 
 
@@ -199,6 +199,10 @@ class SdCloudClient:
     def get_inference(self, inference_id: str) -> JsonDict:
         return self.request("GET", f"/inferences/{inference_id}")["inference"]
 
+    def cancel_inference(self, inference_id: str) -> JsonDict:
+        """End a created or in_progress job `cancelled` (ApiError 409 when it has ended already)."""
+        return self.request("POST", f"/inferences/{inference_id}/cancel")["inference"]
+
     def delete_inference(self, inference_id: str) -> None:
         self.request("DELETE", f"/inferences/{inference_id}")
 
@@ -209,9 +213,10 @@ class SdCloudClient:
         timeout: float = 900.0,
         on_update: Callable[[JsonDict], None] | None = None,
     ) -> JsonDict:
-        """Poll until the job has succeeded or failed (returned either way); TimeoutError otherwise.
+        """Poll until the job has ended: succeeded, failed or cancelled (returned either way); TimeoutError
+        otherwise.
 
-        `on_update(inference)` is called whenever the job's status changes, the first poll included.
+        `on_update(inference)` is called whenever the job's status or progress changes, the first poll included.
         """
         return poll(
             lambda: self.get_inference(inference_id),

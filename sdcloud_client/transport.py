@@ -65,12 +65,12 @@ def poll(
     what: str,
 ) -> JsonDict:
     deadline = time.monotonic() + timeout
-    last_status = None
+    last_status, last_progress = None, None
     while True:
         item = fetch()
-        if on_update and item.get("status") != last_status:
+        if on_update and (item.get("status"), item.get("progress")) != (last_status, last_progress):
             on_update(item)
-        last_status = item.get("status")
+        last_status, last_progress = item.get("status"), item.get("progress")
         if done(item):
             return item
         if time.monotonic() + interval > deadline:

@@ -1,15 +1,20 @@
-"""Live progress and cancel on the real local stack: a long job (many steps on the CPU) reports its steps while
-it runs, the jobs behind it say where they wait, and cancel ends a queued and a running job at once, the
-endpoint going on with the next job."""
+"""Live progress and cancel on the real local stack, over HTTP and through the CLI: a long job (many steps on the
+CPU) reports its steps while it runs, the jobs behind it say where they wait, and cancel ends a queued and a
+running job at once, the endpoint going on with the next job."""
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 
 import boto3
 from e2e_helpers import Api, poll, tiny_payload, wait_job
+from typer.testing import CliRunner
 
 from api_schema import s3_layout
+from sdcloud.cli import app
+from sdcloud_client import ApiError
 
 
 def _submit(user: Api, endpoint: str, payload: dict) -> str:
@@ -67,3 +72,39 @@ def test_progress_while_queued_and_running_then_cancel_queued_and_running(user, 
     again = user.call("POST", f"/inferences/{last}/cancel")
     assert again.status_code == 409 and "succeeded" in again.json()["message"]
     assert user.call("DELETE", f"/inferences/{running}").status_code == 204
+
+
+def test_the_cli_waits_with_a_step_bar_and_cancels(user, models, endpoint, local_stack):
+    cli = CliRunner()
+
+    def sdcloud(*args: str):
+        return cli.invoke(app, ["--api-url", local_stack.api_url, "--api-key", user.key, *args])
+
+    # Given: a long job running and a second one, waited for by `sdcloud jobs wait`
+    long = tiny_payload(models, steps=150, n_iter=4)
+    first, second = _submit(user, endpoint, long), _submit(user, endpoint, long)
+    waited: dict = {}
+    waiting = threading.Thread(target=lambda: waited.update(result=sdcloud("jobs", "wait", second)))
+    waiting.start()
+
+    # When: the first is cancelled, the second runs a few steps and is cancelled too
+    user.ok("POST", f"/inferences/{first}/cancel", 202)
+    running = poll(lambda: _job(user, second), lambda j: (j["progress"] or {}).get("step", 0) > 0, timeout=120)
+    assert running["progress"]["state"] == "running", running
+    user.ok("POST", f"/inferences/{second}/cancel", 202)
+    waiting.join(timeout=60)
+
+    # Then: the wait showed the steps of the 600 and exits 1 naming the end
+    result = waited["result"]
+    assert result.exit_code == 1 and f"job {second} cancelled" in result.output, result.output
+    assert re.search(r"\d+/600", result.output), result.output
+
+    # And: `jobs cancel` cancels a job not yet started and refuses an ended one, naming its status
+    created = user.ok("POST", "/inferences", 201, json={"endpoint_name": endpoint, "task": "txt2img",
+                                                        "payload_upload": True})["inference"]["id"]
+    cancelled = sdcloud("jobs", "cancel", created)
+    assert cancelled.exit_code == 0 and f"job {created} cancelled" in cancelled.output
+    refused = sdcloud("jobs", "cancel", second)
+    assert isinstance(refused.exception, ApiError) and refused.exception.status == 409
+    assert "it is cancelled" in str(refused.exception)
+    assert "cancelled" in sdcloud("jobs", "list").output
