@@ -63,7 +63,9 @@ def poll(
     timeout: float,
     on_update: Callable[[JsonDict], None] | None,
     what: str,
+    each_round: Callable[[JsonDict], None] | None = None,
 ) -> JsonDict:
+    """Fetch until `done`; `on_update` sees each change of status or progress, `each_round` every fetch."""
     deadline = time.monotonic() + timeout
     last_status, last_progress = None, None
     while True:
@@ -73,6 +75,8 @@ def poll(
         last_status, last_progress = item.get("status"), item.get("progress")
         if done(item):
             return item
+        if each_round:
+            each_round(item)
         if time.monotonic() + interval > deadline:
             raise TimeoutError(f"{what} is still {last_status} after {timeout:.0f}s")
         time.sleep(interval)
