@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from api_schema import s3_layout
@@ -65,9 +66,9 @@ class JobMonitor:
     def start(self, passes: list[tuple[JobPhase, int]]) -> None:
         """Report the job running (step 0) and start watching; Cancelled if it was cancelled before it started."""
         self._passes = list(passes)
-        if is_cancelled(self._s3, self._bucket, self.job_id):
+        if self._best_effort(is_cancelled, self._s3, self._bucket, self.job_id):
             raise Cancelled(f"inference '{self.job_id}' was cancelled before it started")
-        self._write(self._report())
+        self._best_effort(self._write, self._report())
         self._thread = threading.Thread(target=self._watch, name=f"progress-{self.job_id}", daemon=True)
         self._thread.start()
 
@@ -77,7 +78,7 @@ class JobMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._version != self._written and not self._cancelled.is_set():
-            self._write(self._report())
+            self._best_effort(self._write, self._report())
 
     def raise_if_cancelled(self) -> None:
         if self._cancelled.is_set():
@@ -130,12 +131,17 @@ class JobMonitor:
 
     def _watch(self) -> None:
         while not self._stop.wait(self._interval):
-            try:
-                if is_cancelled(self._s3, self._bucket, self.job_id):
-                    self._cancelled.set()
-                    return
-                if self._version != self._written:
-                    self._written = self._version
-                    self._write(self._report())
-            except Exception:  # progress is best effort: the job goes on without it
-                log.warning("job %s: progress or cancel check failed", self.job_id, exc_info=True)
+            if self._best_effort(is_cancelled, self._s3, self._bucket, self.job_id):
+                self._cancelled.set()
+                return
+            if self._version != self._written:
+                self._written = self._version
+                self._best_effort(self._write, self._report())
+
+    def _best_effort(self, call: Callable[..., Any], *args: Any) -> Any:
+        """S3 trouble never fails the job: it goes on, unreported and uncancellable until S3 answers again."""
+        try:
+            return call(*args)
+        except Exception:
+            log.warning("job %s: progress report or cancel check failed", self.job_id, exc_info=True)
+            return None
