@@ -101,3 +101,5 @@ class JobProgress(BaseModel):
     phase: JobPhase
     eta_s: float | None = Field(None, ge=0, description="seconds left, from the measured step time")
     written_at: float = Field(description="when, in epoch seconds: a reader takes the time since off eta_s")
+    preview_step: int | None = Field(None, description="the step the preview at s3_layout.preview_key shows; "
+                                                       "None: no preview (yet, or the container makes none)")

@@ -163,7 +163,8 @@ class Progress(BaseModel):
     eta_s: float | None = Field(None, ge=0, description="seconds left, from the measured step time")
     queue_position: int | None = Field(None, ge=0, description="queued: this endpoint's jobs submitted earlier "
                                                                "and not yet running")
-    preview_url: str | None = None
+    preview_url: str | None = Field(None, description="running: a small JPEG of the denoising so far, when the "
+                                                      "endpoint makes previews (SDCLOUD_PREVIEW_INTERVAL_S)")
 
 
 class Inference(BaseModel):

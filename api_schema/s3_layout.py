@@ -39,6 +39,11 @@ def progress_key(job_id: str) -> str:
     return f"{output_prefix(job_id)}progress.json"
 
 
+def preview_key(job_id: str) -> str:
+    """The running job's live preview (a small JPEG), when the container makes them."""
+    return f"{output_prefix(job_id)}preview.jpg"
+
+
 CANCEL_MARKER = "cancel"
 
 

@@ -137,7 +137,8 @@ class Predictor:
         started = time.perf_counter()
         downloads = Downloads(self.store)
         plan = self._plan(job, downloads)
-        monitor = JobMonitor(self._s3, job.output_bucket, job.job_id)
+        monitor = JobMonitor(self._s3, job.output_bucket, job.job_id,
+                             preview_interval_s=self.settings.preview_interval_s)
         monitor.start(planned_passes(plan))
         try:
             files = fetch_files(plan, downloads, self.settings.annotator_dir)

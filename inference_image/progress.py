@@ -1,11 +1,12 @@
 """A running job's progress and its cancellation, through S3 (the container knows no table).
 
 `JobMonitor.on_step` is the pipelines' `callback_on_step_end`: it counts the step on the host clock and raises
-`Cancelled` once the job's cancel marker was seen. It touches no tensor, so it never syncs the GPU, and it
-never waits on S3: a thread writes the latest report (`s3_layout.progress_key`) at most once per interval and
-looks for the marker (`s3_layout.cancel_key`, listed: the role may list that key, a HeadObject of a missing
-one would be a 403) in between. The steps of a job are those of every batch and pass; each pass's count is
-planned from the payload and corrected by the pipeline once the pass starts.
+`Cancelled` once the job's cancel marker was seen. It never syncs the GPU (it reads no tensor; a live preview,
+when they are on, is queued on the device, `preview.py`) and never waits on S3: a thread writes the latest
+report (`s3_layout.progress_key`) and preview at most once per interval and looks for the marker
+(`s3_layout.cancel_key`, listed: the role may list that key, a HeadObject of a missing one would be a 403).
+The steps of a job are those of every batch and pass; each pass's count is planned from the payload and
+corrected by the pipeline once the pass starts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from api_schema import s3_layout
 from api_schema.jobs import JobPhase, JobProgress
 from inference_image.errors import Cancelled
 from inference_image.plan import JobPlan
+from inference_image.preview import Preview, capture, jpeg
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,15 @@ def is_cancelled(s3: Any, bucket: str, job_id: str) -> bool:
 
 
 class JobMonitor:
-    def __init__(self, s3: Any, bucket: str, job_id: str, interval_s: float = WRITE_INTERVAL_S) -> None:
+    def __init__(self, s3: Any, bucket: str, job_id: str, interval_s: float = WRITE_INTERVAL_S,
+                 preview_interval_s: float = 0.0) -> None:
+        """`preview_interval_s`: how often a live preview is captured (`preview.py`); 0: never."""
         self._s3, self._bucket, self.job_id = s3, bucket, job_id
         self._interval = interval_s
+        self._preview_interval = preview_interval_s
+        self._preview_at = 0.0  # when the last preview was captured (perf_counter)
+        self._preview: Preview | None = None  # the latest capture
+        self._preview_step: int | None = None  # the step of the latest preview written
         self._passes: list[tuple[JobPhase, int]] = []
         self._pass = -1  # the index of the pass running
         self._done = 0  # steps of the passes before it
@@ -97,6 +105,9 @@ class JobMonitor:
             per_step = (now - self._first_step_at) / self._steps_timed
             self._eta_s = per_step * (self.steps - self.step)
         self._version += 1
+        if self._preview_interval and now - self._preview_at >= self._preview_interval and "latents" in callback_kwargs:
+            self._preview_at = now
+            self._preview = capture(pipe, callback_kwargs["latents"], self.step)
         self.raise_if_cancelled()
         return callback_kwargs
 
@@ -123,7 +134,8 @@ class JobMonitor:
     def _report(self) -> JobProgress:
         phase = self._passes[max(self._pass, 0)][0] if self._passes else "sampling"
         return JobProgress(job_id=self.job_id, step=self.step, steps=self.steps, phase=phase,
-                           eta_s=None if self._eta_s is None else round(self._eta_s, 2), written_at=time.time())
+                           eta_s=None if self._eta_s is None else round(self._eta_s, 2), written_at=time.time(),
+                           preview_step=self._preview_step)
 
     def _write(self, report: JobProgress) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=s3_layout.progress_key(self.job_id),
@@ -134,9 +146,17 @@ class JobMonitor:
             if self._best_effort(is_cancelled, self._s3, self._bucket, self.job_id):
                 self._cancelled.set()
                 return
+            preview = self._preview
+            if preview is not None and preview.step != self._preview_step:
+                self._best_effort(self._write_preview, preview)
             if self._version != self._written:
                 self._written = self._version
                 self._best_effort(self._write, self._report())
+
+    def _write_preview(self, preview: Preview) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=s3_layout.preview_key(self.job_id), Body=jpeg(preview),
+                            ContentType="image/jpeg")
+        self._preview_step = preview.step
 
     def _best_effort(self, call: Callable[..., Any], *args: Any) -> Any:
         """S3 trouble never fails the job: it goes on, unreported and uncancellable until S3 answers again."""

@@ -23,6 +23,7 @@ _ENV = {
     "fast_path": env.FAST_PATH,
     "compiled_dir": env.COMPILED_DIR,
     "compiled_s3_uri": env.COMPILED_S3_URI,
+    "preview_interval_s": env.PREVIEW_INTERVAL_S,
 }
 
 
@@ -53,6 +54,9 @@ class InferenceSettings(BaseModel):
         description="s3://bucket/prefix where instances share compiled artifacts: pulled at start, pushed when built",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
+    preview_interval_s: float = Field(
+        0.0, ge=0, description="seconds between live previews of a running job (a small JPEG); 0: none"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InferenceSettings:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from api_schema import s3_layout
 from api_schema.jobs import JobProgress
 from api_schema.resources import Progress
-from lambdas.data import jobs
+from lambdas.data import jobs, storage
 from lambdas.data.job_signals import read_progress
 
 QUEUE_LOOKAHEAD = 50  # the most jobs looked at ahead of a queued one: a longer queue reports this many
@@ -50,5 +51,6 @@ class QueueView:
 def running(report: JobProgress, now: float) -> Progress:
     fraction = min(1.0, report.step / report.steps) if report.steps else 0.0
     eta = None if report.eta_s is None else max(0.0, report.eta_s - max(0.0, now - report.written_at))
+    preview = None if report.preview_step is None else storage.presign_get(s3_layout.preview_key(report.job_id))
     return Progress(state="running", step=report.step, steps=report.steps, fraction=round(fraction, 4),
-                    phase=report.phase, eta_s=None if eta is None else round(eta, 1))
+                    phase=report.phase, eta_s=None if eta is None else round(eta, 1), preview_url=preview)

@@ -6,6 +6,7 @@ import time
 
 import boto3
 import pytest
+import requests
 from test_inferences import finish, s3_keys, submit, txt2img
 
 from api_schema import s3_layout
@@ -17,10 +18,10 @@ def checkpoint(ready_model):
     return ready_model("sd15", "checkpoint")
 
 
-def report(aws, job_id, step, steps, eta_s=4.0, written_at=None):
+def report(aws, job_id, step, steps, eta_s=4.0, written_at=None, preview_step=None):
     """What the container writes while it runs the job."""
     progress = JobProgress(job_id=job_id, step=step, steps=steps, phase="sampling", eta_s=eta_s,
-                           written_at=written_at or time.time())
+                           written_at=written_at or time.time(), preview_step=preview_step)
     boto3.client("s3").put_object(Bucket=aws.settings.bucket, Key=s3_layout.progress_key(job_id),
                                   Body=progress.model_dump_json().encode())
 
@@ -104,3 +105,15 @@ def test_progress_says_running_with_its_step_or_queued_behind_the_jobs_not_yet_r
 
     finish(aws, first)
     assert progress(first) is None and progress(fourth)["queue_position"] == 1
+
+
+def test_a_running_job_with_a_preview_links_it(gateway, user_key, endpoint, aws):
+    job_id = submit(gateway, user_key, txt2img()).body["inference"]["id"]
+    report(aws, job_id, 3, 20)
+    assert gateway.get(f"/inferences/{job_id}", key=user_key).body["inference"]["progress"]["preview_url"] is None
+
+    boto3.client("s3").put_object(Bucket=aws.settings.bucket, Key=s3_layout.preview_key(job_id), Body=b"jpeg")
+    report(aws, job_id, 6, 20, preview_step=5)
+
+    url = gateway.get(f"/inferences/{job_id}", key=user_key).body["inference"]["progress"]["preview_url"]
+    assert requests.get(url, timeout=30).content == b"jpeg"

@@ -1,14 +1,20 @@
 """Progress reports and cancel through the real server: steps of every batch and pass, the cancel marker seen
-before a job starts and between its steps, and the next job running as usual."""
+before a job starts and between its steps, the next job running as usual, and live previews when they are on."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 
+from PIL import Image
+
 from api_schema import s3_layout
-from tests.integration.inference.helpers import BASE, BUCKET, invoke, job
+from inference_image.predictor import Predictor
+from inference_image.server import create_app
+from inference_image.settings import InferenceSettings
+from tests.integration.inference.helpers import BASE, BUCKET, Server, invoke, job
 
 LONG = {**BASE, "steps": 150, "n_iter": 4, "sampler_name": "Euler"}  # 600 steps: seconds on the CPU
 
@@ -66,3 +72,19 @@ def test_a_running_job_reports_its_steps_stops_at_a_cancel_and_the_next_job_runs
     assert time.monotonic() - cancelled_at < 5
     assert progress_of(s3, "pr-long")["step"] < 600
     assert invoke(server, job(model_refs, BASE, job_id="pr-next")).status_code == 200
+
+
+def test_with_previews_on_the_report_names_a_jpeg_of_the_latents_so_far(s3, model_refs, tmp_path_factory):
+    settings = InferenceSettings(cache_dir=tmp_path_factory.mktemp("preview-cache"), device="cpu",
+                                 preview_interval_s=0.01)
+    with Server(create_app(predictor=Predictor(settings, s3=s3))) as server:
+        server.wait_ready()
+
+        assert invoke(server, job(model_refs, {**BASE, "steps": 20}, job_id="pr-preview")).status_code == 200
+
+    report = progress_of(s3, "pr-preview")
+    assert 0 < report["preview_step"] <= 20
+    preview = Image.open(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=s3_layout.preview_key("pr-preview"))["Body"]
+                                    .read()))
+    assert preview.format == "JPEG" and preview.size == (256, 256)
+    assert len(set(preview.getdata())) > 1  # the latents drawn, not a blank
