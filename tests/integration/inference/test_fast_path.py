@@ -84,7 +84,7 @@ def test_serve_puts_inductor_kernels_beside_the_artifacts_unless_told_otherwise(
 
 def test_the_fast_path_reports_progress_and_stops_at_a_cancel_between_replayed_steps(fast_server, fast_runner, s3,
                                                                                       model_refs):
-    from tests.integration.inference.test_progress_and_cancel import cancel, progress_of
+    from tests.integration.inference.test_container_progress import cancel, progress_of
 
     run(fast_server, job(model_refs, BASE, job_id="fp-progress"))
     assert fast_runner.last is not None and fast_runner.last.path == "fast"
