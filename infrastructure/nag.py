@@ -42,6 +42,10 @@ WILDCARD_REASONS: dict[str, str] = {
         "Objects under one key prefix of the bucket: keys carry ids minted per model and per job, "
         "so the prefix is the narrowest fixed scope."
     ),
+    r"<StorageBucket\w+\.Arn>/outputs/\*/cancel": (
+        "The cancel marker of any job (outputs/{job}/cancel): job ids are minted per job, the marker's name "
+        "is fixed."
+    ),
     _arn("sagemaker") + rf"(model|endpoint-config|endpoint)/{PREFIX}-\*": (
         "SageMaker models, endpoint configs and endpoints are created at run time by the API, "
         "all named '<prefix>-...'; the prefix is the scope."
