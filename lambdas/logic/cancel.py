@@ -1,8 +1,9 @@
-"""Cancel a job: `created` or `in_progress` -> `cancelled` at once.
+"""Cancel a job: `created` or `in_progress` -> `cancelled` at once, and its webhook is queued like any ended job's.
 
 The marker is written before the table changes, so a container that starts the job after the change finds it
 and skips the job; one running it stops at its next denoising step. A job that ended meanwhile keeps its end
-(the conditional update fails) and the unused marker goes with the job when it is deleted.
+(the conditional update fails, and whichever transition ended it announced it) and the unused marker goes with
+the job when it is deleted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from lambdas.data.job_signals import request_cancel
 from lambdas.errors import Conflict
 from lambdas.logic.caller import Caller
 from lambdas.logic.inferences import owned_job, to_inference
+from lambdas.logic.webhooks import announce_end
 
 
 def _already_ended(job_id: str, status: str) -> Conflict:
@@ -28,4 +30,5 @@ def cancel(caller: Caller, job_id: str) -> InferenceResponse:
     if cancelled is None:
         current = jobs.get_job(job_id) or job
         raise _already_ended(job_id, current.status)
+    announce_end(job_id)
     return InferenceResponse(inference=to_inference(cancelled))

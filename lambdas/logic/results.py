@@ -44,6 +44,13 @@ def _fail(job_id: str, error: str) -> Outcome:
     return Outcome.FAILED
 
 
+def _cancel(job_id: str) -> Outcome:
+    if not mark_cancelled(job_id):
+        return Outcome.UNCHANGED
+    announce_end(job_id)
+    return Outcome.CANCELLED
+
+
 def _load_manifest(job_id: str, output: S3Location) -> InferenceManifest | str:
     """The manifest, or why it cannot be used (a readable error for the job)."""
     try:
@@ -103,7 +110,7 @@ def settle_failure(job_id: str, failure: S3Location | None, reason: str | None) 
     except ResultTooLarge:
         text = None
     if text and _is_cancelled(text):
-        return Outcome.CANCELLED if mark_cancelled(job_id) else Outcome.UNCHANGED
+        return _cancel(job_id)
     error = (text and describe_failure(text)) or reason or (text and text.strip()) or "the inference failed"
     return _fail(job_id, error)
 

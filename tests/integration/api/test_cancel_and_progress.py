@@ -1,4 +1,5 @@
-"""Cancel (owner only, ended jobs 409) and the progress of in_progress jobs: queued behind how many, or running."""
+"""Cancel (owner only, ended jobs 409, the webhook of a cancelled job) and the progress of in_progress jobs: queued
+behind how many, or running."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import time
 import boto3
 import pytest
 import requests
+from standardwebhooks import Webhook
 from test_inferences import finish, s3_keys, submit, txt2img
 
 from api_schema import s3_layout
-from api_schema.jobs import JobProgress
+from api_schema.jobs import CANCELLED, InferenceFailure, JobProgress
+from lambdas.data.results_store import S3Location
+from lambdas.logic.results import Outcome, settle_failure
+from lambdas.logic.webhook_delivery import handle_message
+from lambdas.settings import settings
+from tests.e2e.webhook_receiver import webhook_receiver
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +44,32 @@ def test_cancelling_a_job_in_progress_ends_it_at_once_and_leaves_the_marker_for_
     assert job["status"] == "cancelled" and job["completed_at"] and job["progress"] is None
     assert s3_keys(aws, s3_layout.output_prefix(job_id)) == [s3_layout.cancel_key(job_id)]
     assert gateway.get("/inferences", key=user_key, query={"status": "cancelled"}).body["inferences"][0]["id"] == job_id
+
+
+def test_a_cancelled_job_with_a_webhook_url_gets_one_signed_delivery(gateway, user_key, endpoint, aws, monkeypatch):
+    monkeypatch.setenv("SDCLOUD_WEBHOOK_ALLOW_LOOPBACK", "true")  # as on the local stack
+    settings.cache_clear()
+    secret = gateway.post("/users/me/webhook-secret", key=user_key).body["secret"]
+    sqs = boto3.client("sqs")
+    with webhook_receiver() as receiver:
+        job_id = submit(gateway, user_key, txt2img(), webhook_url=receiver.url).body["inference"]["id"]
+
+        # When: it is cancelled, then its container answers Cancelled as it stops
+        assert gateway.post(f"/inferences/{job_id}/cancel", key=user_key).status == 202
+        failure = S3Location(aws.settings.bucket, s3_layout.async_failure_key(job_id))
+        answer = InferenceFailure(job_id=job_id, status_code=409, type=CANCELLED, message="the job was cancelled")
+        boto3.client("s3").put_object(Bucket=failure.bucket, Key=failure.key, Body=answer.model_dump_json().encode())
+        assert settle_failure(job_id, failure, reason=None) is Outcome.UNCHANGED
+
+        # Then: one webhook is queued, and delivered signed with the owner's secret
+        messages = sqs.receive_message(QueueUrl=aws.webhook_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        assert len(messages) == 1
+        assert not handle_message(messages[0]["Body"], 1, messages[0]["ReceiptHandle"]).dropped
+
+    (delivery,) = receiver.received
+    sent = Webhook(secret).verify(delivery.body, delivery.headers)["inference"]
+    assert delivery.headers["webhook-id"] == f"msg_{job_id}"
+    assert (sent["id"], sent["status"]) == (job_id, "cancelled") and sent["completed_at"]
 
 
 def test_a_created_job_can_be_cancelled_and_then_not_started(gateway, user_key, endpoint):
