@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api_schema.model_types import ModelType
 
 ImageKind = Literal["image", "detected_map"]
+JobPhase = Literal["sampling", "hires"]
+CANCELLED = "Cancelled"  # the InferenceFailure type of a job the container stopped because it was cancelled
 
 
 class ModelRef(BaseModel):
@@ -88,3 +90,16 @@ class InferenceFailure(BaseModel):
     type: str = Field(description="e.g. InvalidJob, ModelLoadError, InternalError")
     message: str = Field(description="what a user can act on")
     field: str | None = Field(None, description="the payload field at fault, when there is one")
+
+
+class JobProgress(BaseModel):
+    """What the container writes to `s3_layout.progress_key(job_id)` while it runs a job (about once a second)."""
+
+    job_id: str
+    step: int = Field(ge=0, description="denoising steps done, over every batch and pass")
+    steps: int = Field(ge=0, description="denoising steps of the whole job (an estimate until each pass starts)")
+    phase: JobPhase
+    eta_s: float | None = Field(None, ge=0, description="seconds left, from the measured step time")
+    written_at: float = Field(description="when, in epoch seconds: a reader takes the time since off eta_s")
+    preview_step: int | None = Field(None, description="the step the preview at s3_layout.preview_key shows; "
+                                                       "None: no preview (yet, or the container makes none)")

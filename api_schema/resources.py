@@ -6,15 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api_schema.jobs import ImageKind
+from api_schema.jobs import ImageKind, JobPhase
 from api_schema.model_types import ModelType
 
 Role = Literal["admin", "user"]
 ModelStatus = Literal["uploading", "ready"]
 EndpointStatus = Literal["Creating", "InService", "Updating", "Failed", "Deleting"]
-JobStatus = Literal["created", "in_progress", "succeeded", "failed"]
+JobStatus = Literal["created", "in_progress", "succeeded", "failed", "cancelled"]
 # The statuses a job ends in: no transition leaves them, and reaching one sends the job's webhook.
-ENDED_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
+ENDED_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,50}$"
@@ -161,6 +161,21 @@ class Image(BaseModel):
                                                  "detected map (they follow the generated images)")
 
 
+class Progress(BaseModel):
+    """How far an in_progress job is: waiting in its endpoint's queue, or running (step of steps)."""
+
+    state: Literal["queued", "running"]
+    step: int = Field(0, ge=0, description="denoising steps done, over every batch and pass of the job")
+    steps: int | None = Field(None, ge=0, description="denoising steps of the whole job (None while queued)")
+    fraction: float = Field(0.0, ge=0, le=1, description="step / steps")
+    phase: JobPhase | None = Field(None, description="the pass running: sampling, or the hires fix's second pass")
+    eta_s: float | None = Field(None, ge=0, description="seconds left, from the measured step time")
+    queue_position: int | None = Field(None, ge=0, description="queued: this endpoint's jobs submitted earlier "
+                                                               "and not yet running")
+    preview_url: str | None = Field(None, description="running: a small JPEG of the denoising so far, when the "
+                                                      "endpoint makes previews (SDCLOUD_PREVIEW_INTERVAL_S)")
+
+
 class Inference(BaseModel):
     id: str
     task: Literal["txt2img", "img2img"]
@@ -178,6 +193,7 @@ class Inference(BaseModel):
     warnings: list[FieldMessage] = Field(
         default_factory=list, description="payload fields accepted but not used (defaults, or values the WebUI "
         "ignores too, unknown keys, other extensions' alwayson_scripts)")
+    progress: Progress | None = Field(None, description="while in_progress: queued or running, step of steps, ETA")
 
 
 class InferenceResponse(BaseModel):

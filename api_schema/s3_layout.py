@@ -34,6 +34,24 @@ def output_prefix(job_id: str) -> str:
     return f"{OUTPUTS}{job_id}/"
 
 
+def progress_key(job_id: str) -> str:
+    """The running job's progress (`jobs.JobProgress`), written by the container, read by the control plane."""
+    return f"{output_prefix(job_id)}progress.json"
+
+
+def preview_key(job_id: str) -> str:
+    """The running job's live preview (a small JPEG), when the container makes them."""
+    return f"{output_prefix(job_id)}preview.jpg"
+
+
+CANCEL_MARKER = "cancel"
+
+
+def cancel_key(job_id: str) -> str:
+    """Present once the job was cancelled: the control plane writes it, the container looks for it."""
+    return f"{output_prefix(job_id)}{CANCEL_MARKER}"
+
+
 def image_key(output_prefix: str, index: int) -> str:
     return f"{output_prefix}image_{index}.png"
 

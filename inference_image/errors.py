@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from api_schema.jobs import CANCELLED
 from api_schema.validation_errors import validation_field, validation_message
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ class ModelLoadError(JobError):
 class Busy(JobError):
     status_code = 503
     type = "Busy"
+
+
+class Cancelled(JobError):
+    """The job was cancelled (its S3 marker is there): it stops before it starts or at its next step."""
+
+    status_code = 409
+    type = CANCELLED
 
 
 def field_and_message(exc: ValidationError) -> tuple[str | None, str]:

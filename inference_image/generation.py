@@ -35,7 +35,7 @@ from inference_image.extra_networks import extra_networks
 from inference_image.inputs import Inputs, compose, crop_to
 from inference_image.prompts import encode_prompts
 from inference_image.refiner import Refiner, attach
-from inference_image.runners import Runner, run_pipeline
+from inference_image.runners import Runner, StepCallback, run_pipeline
 from inference_image.schedulers import scheduler_for
 
 if TYPE_CHECKING:
@@ -159,9 +159,11 @@ def generate(
     runner: Runner,
     hires: HiresPass | None = None,
     refiner: Refiner | None = None,
+    on_step: StepCallback | None = None,
 ) -> list[Image.Image]:
     """All images of the job, n_iter batches of batch_size, in seed order. With the hires fix the refiner
-    takes part in its second pass only (the WebUI's default `hires_fix_refiner_pass`)."""
+    takes part in its second pass only (the WebUI's default `hires_fix_refiner_pass`). `on_step` is called
+    after each denoising step of every pass."""
     cfg = payload.cfg_scale > 1
     first = [(u, net) for u, net in zip(units, nets, strict=True) if u.applies(False if hires else None)]
     pipe = task_pipeline(base, task_of(base, inputs), [u for u, _ in first], [n for _, n in first], cfg)
@@ -170,11 +172,13 @@ def generate(
     if refiner is not None and hires is None:
         attach(pipe, refiner, encode(refiner.base, payload.prompt, payload.negative_prompt, clip_skip, runner), cfg)
         first_runner = run_pipeline  # graphs replayed by a faster runner would not see the switch
-    second = hires.prepare(payload, units, nets, clip_skip, runner, refiner) if hires else None
+    second = hires.prepare(payload, units, nets, clip_skip, runner, refiner, on_step) if hires else None
     images: list[Image.Image] = []
     for start in range(0, len(seeds), payload.batch_size):
         batch = seeds[start : start + payload.batch_size]
         kwargs = call_kwargs(pipe, payload, inputs, [u for u, _ in first], embeds, batch)
+        if on_step is not None:
+            kwargs["callback_on_step_end"] = on_step
         if hires is not None:
             kwargs["output_type"] = "latent" if hires.plan.upscaler.kind == "latent" else "pil"
         out = first_runner(pipe, kwargs)
@@ -202,6 +206,7 @@ def generate_job(
     preprocessors: Preprocessors,
     runner: Runner,
     allow_pickle: bool,
+    on_step: StepCallback | None = None,
 ) -> Generated:
     """The job's images: control images preprocessed, the sampler set, the LoRAs and embeddings applied to
     every checkpoint of the job for the time of the denoising."""
@@ -222,6 +227,7 @@ def generate_job(
                 extra_networks(pipe, files.loras, plan.lora_weights, files.embeddings, runner, allow_pickle)
             )
         images = generate(
-            main.pipe, payload, plan.inputs, units, loaded.controlnets, clip_skip, seeds, runner, hires, refiner
+            main.pipe, payload, plan.inputs, units, loaded.controlnets, clip_skip, seeds, runner, hires, refiner,
+            on_step,
         )
     return Generated(images, units, seeds, clip_skip, time.perf_counter() - started)

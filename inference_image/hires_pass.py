@@ -14,7 +14,7 @@ from inference_image.controlnet import PreparedUnit
 from inference_image.generation import control_kwargs, encode, generators, task_pipeline
 from inference_image.hires import HiresPlan, crop_image, crop_latents, infotext_entries, upscale_latents
 from inference_image.refiner import Refiner, attach
-from inference_image.runners import Runner, run_pipeline
+from inference_image.runners import Runner, StepCallback, run_pipeline
 from inference_image.upscalers import upscale_image
 
 
@@ -39,6 +39,7 @@ class HiresPass:
         clip_skip: int,
         runner: Runner,
         refiner: Refiner | None,
+        on_step: StepCallback | None = None,
     ) -> SecondPass:
         chosen = [(u, net) for u, net in zip(units, nets, strict=True) if u.applies(True)]
         cfg = payload.cfg_scale > 1
@@ -59,6 +60,8 @@ class HiresPass:
             "guidance_scale": payload.cfg_scale,
             "output_type": "pil",
         }
+        if on_step is not None:
+            fixed["callback_on_step_end"] = on_step
         if chosen:
             fixed.update(control_kwargs([u for u, _ in chosen], [u.control_at(width, height) for u, _ in chosen],
                                         "control_image"))

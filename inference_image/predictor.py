@@ -1,7 +1,8 @@
 """The cog-shaped predictor: `setup()` once, `predict(job)` per request, a health state in between.
 
 A job runs in five steps, each in the module of its name: plan (what it needs), fetch (its model files on
-disk), load (`pipelines`: its pipelines from the pool), generate (`generation`) and publish.
+disk), load (`pipelines`: its pipelines from the pool), generate (`generation`) and publish. From its plan on
+a `progress.JobMonitor` reports how far it is and stops it once it is cancelled.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from api_schema.jobs import InferenceInput, InferenceManifest
 from inference_image.errors import Busy, InvalidJob
 from inference_image.fetch import Downloads, fetch_files
 from inference_image.plan import JobPlan, plan_job, read_request
+from inference_image.progress import JobMonitor, planned_passes
 from inference_image.settings import InferenceSettings
 
 if TYPE_CHECKING:
@@ -135,11 +137,19 @@ class Predictor:
         started = time.perf_counter()
         downloads = Downloads(self.store)
         plan = self._plan(job, downloads)
-        files = fetch_files(plan, downloads, self.settings.annotator_dir)
-        loaded = self.loader.load_job(plan, files)
-        load_s = time.perf_counter() - started
-        assert self.runner is not None  # chosen with the libraries
-        generated = generate_job(plan, loaded, files, self.preprocessors, self.runner, self.settings.allow_pickle)
+        monitor = JobMonitor(self._s3, job.output_bucket, job.job_id,
+                             preview_interval_s=self.settings.preview_interval_s)
+        monitor.start(planned_passes(plan))
+        try:
+            files = fetch_files(plan, downloads, self.settings.annotator_dir)
+            loaded = self.loader.load_job(plan, files)
+            load_s = time.perf_counter() - started
+            assert self.runner is not None  # chosen with the libraries
+            monitor.raise_if_cancelled()
+            generated = generate_job(plan, loaded, files, self.preprocessors, self.runner, self.settings.allow_pickle,
+                                     monitor.on_step)
+        finally:
+            monitor.stop()
         return publish(self._s3, self.store, plan, files, loaded, generated, started, load_s)
 
     def _plan(self, job: InferenceInput, downloads: Downloads) -> JobPlan:

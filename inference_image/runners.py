@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -10,6 +11,11 @@ from inference_image.settings import InferenceSettings
 
 if TYPE_CHECKING:
     from PIL import Image
+
+
+# diffusers' `callback_on_step_end(pipe, step_index, timestep, callback_kwargs) -> callback_kwargs`: every runner
+# calls the pipeline itself, so the callback runs on the plain and the fast path alike
+StepCallback = Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]
 
 
 class Runner(Protocol):

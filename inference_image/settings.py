@@ -24,6 +24,7 @@ _ENV = {
     "compiled_dir": env.COMPILED_DIR,
     "compiled_s3_uri": env.COMPILED_S3_URI,
     "fast_precision": env.FAST_PRECISION,
+    "preview_interval_s": env.PREVIEW_INTERVAL_S,
 }
 
 
@@ -59,6 +60,9 @@ class InferenceSettings(BaseModel):
         "changes the images slightly (RESULTS.md reports the PSNR) and takes no LoRA",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
+    preview_interval_s: float = Field(
+        0.0, ge=0, description="seconds between live previews of a running job (a small JPEG); 0: none"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InferenceSettings:

@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import IConstruct
 
+from api_schema import s3_layout
 from lambdas.settings import Settings
 
 PREFIX = re.escape(Settings.model_fields["resource_prefix"].default)
@@ -41,6 +42,10 @@ WILDCARD_REASONS: dict[str, str] = {
     r"<StorageBucket\w+\.Arn>/(models|inputs|outputs|async|compiled)/\*": (
         "Objects under one key prefix of the bucket: keys carry ids minted per model and per job, "
         "so the prefix is the narrowest fixed scope."
+    ),
+    r"<StorageBucket\w+\.Arn>/" + re.escape(s3_layout.cancel_key("*")): (
+        "The cancel marker of any job (outputs/{job}/cancel): job ids are minted per job, the marker's name "
+        "is fixed."
     ),
     _arn("sagemaker") + rf"(model|endpoint-config|endpoint)/{PREFIX}-\*": (
         "SageMaker models, endpoint configs and endpoints are created at run time by the API, "

@@ -12,7 +12,7 @@ import requests
 from sdcloud_client.errors import ApiError
 from sdcloud_client.transport import JsonDict, Progress, error_from, fits_one_invocation, poll, put_presigned
 
-FINAL_JOB_STATUSES = ("succeeded", "failed")
+FINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
 FINAL_ENDPOINT_STATUSES = ("InService", "Failed")
 
 
@@ -210,6 +210,10 @@ class SdCloudClient:
     def get_inference(self, inference_id: str) -> JsonDict:
         return self.request("GET", f"/inferences/{inference_id}")["inference"]
 
+    def cancel_inference(self, inference_id: str) -> JsonDict:
+        """End a created or in_progress job `cancelled` (ApiError 409 when it has ended already)."""
+        return self.request("POST", f"/inferences/{inference_id}/cancel")["inference"]
+
     def delete_inference(self, inference_id: str) -> None:
         self.request("DELETE", f"/inferences/{inference_id}")
 
@@ -219,11 +223,27 @@ class SdCloudClient:
         poll_interval: float = 2.0,
         timeout: float = 900.0,
         on_update: Callable[[JsonDict], None] | None = None,
+        cancel_when: Callable[[], bool] | None = None,
     ) -> JsonDict:
-        """Poll until the job has succeeded or failed (returned either way); TimeoutError otherwise.
+        """Poll until the job has ended: succeeded, failed or cancelled (returned either way); TimeoutError
+        otherwise.
 
-        `on_update(inference)` is called whenever the job's status changes, the first poll included.
+        `on_update(inference)` is called whenever the job's status or progress changes, the first poll included.
+        `cancel_when()` is asked at each poll: once it says yes the job is cancelled, and the wait goes on until
+        it has ended (cancelled, or whatever it ended as meanwhile).
         """
+        cancelled: list[bool] = []
+
+        def cancel_if_asked(job: JsonDict) -> None:
+            if cancel_when is None or cancelled or not cancel_when():
+                return
+            cancelled.append(True)
+            try:
+                self.cancel_inference(inference_id)
+            except ApiError as exc:
+                if exc.status != 409:  # 409: it has ended meanwhile, which the next poll shows
+                    raise
+
         return poll(
             lambda: self.get_inference(inference_id),
             lambda j: j["status"] in FINAL_JOB_STATUSES,
@@ -231,6 +251,7 @@ class SdCloudClient:
             timeout,
             on_update,
             f"inference {inference_id}",
+            cancel_if_asked,
         )
 
     def fetch_image(self, image: JsonDict) -> bytes:

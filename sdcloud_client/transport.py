@@ -63,16 +63,20 @@ def poll(
     timeout: float,
     on_update: Callable[[JsonDict], None] | None,
     what: str,
+    each_round: Callable[[JsonDict], None] | None = None,
 ) -> JsonDict:
+    """Fetch until `done`; `on_update` sees each change of status or progress, `each_round` every fetch."""
     deadline = time.monotonic() + timeout
-    last_status = None
+    last_status, last_progress = None, None
     while True:
         item = fetch()
-        if on_update and item.get("status") != last_status:
+        if on_update and (item.get("status"), item.get("progress")) != (last_status, last_progress):
             on_update(item)
-        last_status = item.get("status")
+        last_status, last_progress = item.get("status"), item.get("progress")
         if done(item):
             return item
+        if each_round:
+            each_round(item)
         if time.monotonic() + interval > deadline:
             raise TimeoutError(f"{what} is still {last_status} after {timeout:.0f}s")
         time.sleep(interval)

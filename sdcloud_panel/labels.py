@@ -9,6 +9,7 @@ STATUS_WORDS = {
     "in_progress": "in progress",
     "succeeded": "succeed",
     "failed": "fail",
+    "cancelled": "cancelled",
 }
 SEPARATOR = " -> "
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sdcloud_client import ApiError, SdCloudClient
+from sdcloud_client.client import FINAL_JOB_STATUSES
+from sdcloud_client.progress import progress_text
 from sdcloud_panel.labels import endpoint_label, endpoint_name, endpoint_status, job_id, job_label
 from sdcloud_panel.payload import PanelError, build_payload
 from sdcloud_panel.settings import SettingsStore
@@ -29,13 +31,17 @@ class JobOutput:
 
     @property
     def finished(self) -> bool:
-        return self.job["status"] in ("succeeded", "failed")
+        return self.job["status"] in FINAL_JOB_STATUSES
 
     @property
     def message(self) -> str:
         label = job_label(self.job)
         if self.job["status"] == "failed":
             return f"Job failed: {self.job.get('error') or 'no reason given'} ({label})"
+        if self.job["status"] == "cancelled":
+            return f"Job cancelled ({label})"
+        if self.job.get("progress"):
+            return f"{label}: {progress_text(self.job)}"
         return label
 
 
@@ -107,13 +113,30 @@ class PanelService:
             output.prompt = (job.get("parameters") or {}).get("prompt") or output.info.split("\n", 1)[0]
         return output
 
-    def wait(self, label: str, timeout: float, poll_interval: float = 1.0) -> JobOutput:
-        """Wait for the job to end: its output if it succeeded, PanelError with its reason if it failed."""
+    def wait(
+        self,
+        label: str,
+        timeout: float,
+        poll_interval: float = 1.0,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+        cancel_when: Callable[[], bool] | None = None,
+    ) -> JobOutput:
+        """Wait for the job to end: its output if it succeeded or was cancelled, PanelError with its reason if it
+        failed. `on_update(job)` sees each change of status or progress; once `cancel_when()` says yes the job
+        is cancelled."""
         ident = job_id(label) or ""
-        job = _call(lambda: self.client().wait_inference(ident, poll_interval=poll_interval, timeout=timeout))
+        job = _call(lambda: self.client().wait_inference(
+            ident, poll_interval=poll_interval, timeout=timeout, on_update=on_update, cancel_when=cancel_when))
         if job["status"] == "failed":
             raise PanelError(JobOutput(job).message)
         return self.job_output(label)
+
+    def cancel(self, label: str | None) -> str:
+        """Cancel the job (created or in progress); a job that has ended says so."""
+        ident = job_id(label)
+        if not ident:
+            raise PanelError("No job selected")
+        return JobOutput(_call(lambda: self.client().cancel_inference(ident))).message
 
     def save_images(self, label: str | None) -> list[str]:
         output = self.job_output(label)

@@ -31,6 +31,7 @@ def build(service: PanelService) -> gr.Blocks:
                             )
                         with gr.Column(scale=1):
                             button = gr.Button(GENERATE, variant="primary", elem_id=f"sdcloud_{task}_generate")
+                            interrupt = gr.Button("Interrupt", elem_id=f"sdcloud_{task}_interrupt")
                     with gr.Row():
                         with gr.Column():
                             native = {
@@ -42,7 +43,7 @@ def build(service: PanelService) -> gr.Blocks:
                         with gr.Column():
                             build_output(panel)
                     wire_panel(panel, service, page)
-                    wire_generate(panel, service, button, native)
+                    wire_generate(panel, service, button, native, interrupt)
                     panels[task], natives[task] = panel, native
             with gr.Tab("Cloud settings", id="settings", elem_id="tab_settings"):
                 wire_settings(build_settings(service, with_unit_count=True), service)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sdcloud_client.progress import progress_text
 from sdcloud_panel.payload import EXTRA_UNIT_FIELDS, UNIT_FIELDS, PanelError
 from sdcloud_panel.service import PanelService
 from sdcloud_panel.widgets import CLOUD_FIELDS, NATIVE_FIELDS
@@ -49,10 +51,32 @@ class CloudRequest:
 
 @dataclass
 class CloudGeneration:
-    """What the process-wide wrapper uses, replaced by each (re)load of the extension's script."""
+    """What the process-wide wrapper uses, replaced by each (re)load of the extension's script. `state` is the
+    WebUI's `shared.state`: its progress bar reads it, its Interrupt button sets `state.interrupted`."""
 
     service: PanelService
     save: Callable[[Any, list[Any], list[str], list[int], list[str]], None]
+    state: Any = None
+
+
+def webui_progress(state: Any) -> Callable[[dict[str, Any]], None]:
+    """Feeds the WebUI's progress bar (`/internal/progress` reads `state`) from the cloud job's progress: the
+    job's steps as sampling steps, and in `textinfo` where it waits or how far it is with the server's ETA.
+    The WebUI's own ETA counts from `time_start`: set when the job starts running, so queueing is left out."""
+    state.job_count, state.job_no = 1, 0
+    state.sampling_step, state.sampling_steps = 0, 0
+    state.textinfo = "Cloud: submitted"
+
+    def update(job: dict[str, Any]) -> None:
+        progress = job.get("progress") or {}
+        if progress.get("state") == "running":
+            if not state.sampling_steps:
+                state.time_start = time.time()
+            state.sampling_steps = progress.get("steps") or 0
+            state.sampling_step = progress.get("step") or 0
+        state.textinfo = f"Cloud: {progress_text(job)}"
+
+    return update
 
 
 def task_of(p: Any) -> str:
@@ -141,7 +165,8 @@ def cloud_process_images(
     wait_timeout: float = 1800.0,
 ) -> Callable[[Any], Any]:
     """In place of the WebUI's `processing.process_images`: when the panel has an endpoint chosen, `p` is
-    submitted to the cloud, waited for, and its images saved; otherwise it goes to the WebUI's own `local`.
+    submitted to the cloud, waited for (the WebUI's progress bar following the job, its Interrupt cancelling
+    it), and its images saved; otherwise it goes to the WebUI's own `local`.
     `generation()` gives the service and saver of the extension's latest load."""
 
     def process_images(p: Any) -> Any:
@@ -151,7 +176,16 @@ def cloud_process_images(
         if request is None:
             return local(p)
         label = current.service.submit(request.task, request.endpoint, request.values, request.units)
-        output = current.service.wait(label, timeout=wait_timeout)
+        state = current.state
+        output = current.service.wait(
+            label,
+            timeout=wait_timeout,
+            on_update=webui_progress(state) if state is not None else None,
+            cancel_when=(lambda: bool(state.interrupted)) if state is not None else None,
+        )
+        if output.job["status"] == "cancelled":  # Interrupt: no images, as an interrupted WebUI job before its first
+            return processed_type(p, [], seed=p.seed, info=output.message, all_seeds=[p.seed], all_prompts=[],
+                                  infotexts=[])
         infotexts = [image.info.get("parameters", output.info) for image in output.images]
         seeds = output.job.get("seeds") or [p.seed]
         seeds = [seeds[min(i, len(seeds) - 1)] for i in range(len(output.images))] or seeds

@@ -48,6 +48,7 @@ class CloudPanel:
     status: Any = None
     units: list[dict[str, Any]] = field(default_factory=list)
     gallery: Any = None
+    progress: Any = None
     prompt_out: Any = None
     info_out: Any = None
     save: Any = None
@@ -172,6 +173,7 @@ def build_output(panel: CloudPanel, img2img_target: bool = True) -> None:
     with gr.Group(elem_id=panel.eid("output")):
         # Shown with a job's images only: empty, it would take a large box
         panel.gallery = gr.Gallery(label="Output", visible=False, elem_id=panel.eid("gallery"))
+        panel.progress = gr.HTML("", elem_id=panel.eid("progress"))  # the shown job's steps while it runs
         panel.prompt_out = gr.Textbox(label="Prompt", interactive=False, elem_id=panel.eid("prompt_out"))
         panel.info_out = gr.Textbox(label="Infotext", lines=2, interactive=False, elem_id=panel.eid("info_out"))
         with gr.Row():

@@ -3,11 +3,13 @@ img2img and the settings form."""
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
 import gradio as gr
 
+from sdcloud_client.progress import fraction_of, progress_text
 from sdcloud_panel.compat import event_options, off_queue, periodically
 from sdcloud_panel.labels import endpoint_name, job_id
 from sdcloud_panel.payload import PanelError
@@ -97,20 +99,21 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
 
     periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.session], [panel.job], panel.eid("job_follow"))
 
-    outputs = [panel.gallery, panel.prompt_out, panel.info_out, panel.status]
+    outputs = [panel.gallery, panel.progress, panel.prompt_out, panel.info_out, panel.status]
 
     def show_job(label: str | None, session: Session) -> Any:
         """Fill Output with the job as it is now (quick: it always runs, even while a watcher does)."""
         session.shown_job = label
         if not label:
-            return gr.update(), gr.update(), gr.update(), gr.update()
+            return (gr.update(),) * len(outputs)
         try:
             return _output_updates(service.job_output(label))
         except PanelError as exc:
-            return gr.update(), gr.update(), gr.update(), _error(exc)
+            return *(gr.update(),) * (len(outputs) - 1), _error(exc)
 
     def watch(session: Session) -> Any:
-        """Follow the session's shown job until it ends, whichever job that becomes meanwhile.
+        """Follow the session's shown job until it ends, whichever job that becomes meanwhile: its progress bar
+        while it runs, its images once it has.
 
         gradio 3 drops a trigger of an event that is still running, so one watcher must follow later
         picks and submissions; where a newer watcher does start (current gradio), the older one stops.
@@ -118,7 +121,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         session.watcher += 1
         generation = session.watcher
         deadline = time.monotonic() + JOB_WATCH_SECONDS
-        shown: tuple[str, str] | None = None
+        shown: tuple[str, str, Any] | None = None
         while session.watcher == generation and time.monotonic() < deadline:
             label = session.shown_job
             if not label:
@@ -126,10 +129,10 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             try:
                 output = service.job_output(label)
             except PanelError as exc:
-                yield gr.update(), gr.update(), gr.update(), _error(exc)
+                yield *(gr.update(),) * (len(outputs) - 1), _error(exc)
                 return
-            if (label, output.job["status"]) != shown:
-                shown = (label, output.job["status"])
+            if (label, output.job["status"], output.job.get("progress")) != shown:
+                shown = (label, output.job["status"], output.job.get("progress"))
                 yield _output_updates(output)
             if output.finished and session.shown_job == label:
                 return
@@ -161,15 +164,28 @@ def _on_click_and_load(button: Any, page: gr.Blocks | None, fn: Any, inputs: lis
         page.load(lambda *args: [*fn(*args)[:-1], gr.update()], inputs, outputs, **off_queue())
 
 
-def _output_updates(output: JobOutput) -> tuple[Any, Any, Any, str]:
+def _output_updates(output: JobOutput) -> tuple[Any, str, Any, Any, str]:
+    bar = progress_bar(output.job)
     if output.job["status"] != "succeeded":
-        return gr.update(value=[], visible=False), "", "", output.message
-    return gr.update(value=output.images, visible=True), output.prompt, output.info, output.message
+        return gr.update(value=[], visible=False), bar, "", "", output.message
+    return gr.update(value=output.images, visible=True), bar, output.prompt, output.info, output.message
 
 
-def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native: dict[str, Any] | None) -> None:
+def progress_bar(job: dict[str, Any]) -> str:
+    """The job's steps as a bar with the words of `progress_text` (queued: an empty bar); nothing once it ended."""
+    if not job.get("progress"):
+        return ""
+    percent = round(100 * (fraction_of(job) or 0))
+    return (f'<div class="sdcloud-progress"><progress max="100" value="{percent}"></progress> '
+            f"<span>{html.escape(progress_text(job))}</span></div>")
+
+
+def wire_generate(
+    panel: CloudPanel, service: PanelService, button: Any, native: dict[str, Any] | None, interrupt: Any = None
+) -> None:
     """Generate on Cloud: check the endpoint, submit, put the new job on top of the list and show it.
-    `native` holds the standalone page's parameter widgets; None when the host submits itself (WebUI)."""
+    `native` holds the standalone page's parameter widgets; None when the host submits itself (WebUI, whose
+    own Interrupt cancels the job); `interrupt` the standalone page's Interrupt button: it cancels the shown job."""
 
     def label_for(endpoint: str | None) -> Any:
         return gr.update(value=service.button_label(endpoint))
@@ -197,6 +213,16 @@ def wire_generate(panel: CloudPanel, service: PanelService, button: Any, native:
         [panel.job, panel.status],
         **event_options(),
     )
+    if interrupt is None:
+        return
+
+    def cancel(session: Session) -> str:
+        try:
+            return service.cancel(session.shown_job)
+        except PanelError as exc:
+            return _error(exc)
+
+    interrupt.click(cancel, [panel.session], [panel.status], **event_options())
 
 
 def wire_send_to_img2img(

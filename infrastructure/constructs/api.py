@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from api_schema import s3_layout
 from api_schema.s3_layout import ASYNC, INPUTS, MODELS, OUTPUTS
 from infrastructure.constructs.function import LOG_RETENTION, PythonFunction, log_group
 from infrastructure.lambda_code import LambdaCode
@@ -59,11 +60,15 @@ class Api(Construct):
                     (tables["models_table"], "by_type"),
                     (tables["endpoints_table"], "by_created"),
                     (tables["jobs_table"], "by_owner"),
+                    (tables["jobs_table"], "by_queue"),
                 ),
                 on_tables(["GetItem", "PutItem", "UpdateItem", "DeleteItem"], tables["idempotency_table"]),
-                # Reads (presigned downloads, size checks) and deletes; it writes only uploads and job inputs.
+                # Reads (presigned downloads, size checks, progress) and deletes; it writes only uploads, job
+                # inputs and cancel markers.
                 on_objects(["GetObject"], bucket, [MODELS, INPUTS, OUTPUTS]),
                 on_objects(["PutObject"], bucket, [MODELS, INPUTS]),
+                iam.PolicyStatement(actions=["s3:PutObject"],
+                                    resources=[bucket.arn_for_objects(s3_layout.cancel_key("*"))]),
                 on_objects(["AbortMultipartUpload", "ListMultipartUploadParts"], bucket, [MODELS]),
                 on_objects(["DeleteObject"], bucket, [MODELS, INPUTS, OUTPUTS, ASYNC]),
                 list_keys(bucket),

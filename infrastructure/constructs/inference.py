@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from api_schema import s3_layout
 from api_schema.s3_layout import ASYNC, COMPILED, INPUTS, MODELS, OUTPUTS
 from infrastructure.constructs.messaging import Messaging
 from infrastructure.lambda_code import REPO_ROOT
@@ -65,11 +66,12 @@ class Inference(Construct):
                                 bucket.arn_for_objects(f"{COMPILED}*"),
                             ],
                         ),
-                        # compiled artifacts: an instance lists what others of its kind built
+                        # compiled artifacts: an instance lists what others of its kind built; and it looks for
+                        # a job's cancel marker by listing its key
                         iam.PolicyStatement(
                             actions=["s3:ListBucket"],
                             resources=[bucket.bucket_arn],
-                            conditions={"StringLike": {"s3:prefix": [f"{COMPILED}*"]}},
+                            conditions={"StringLike": {"s3:prefix": [f"{COMPILED}*", s3_layout.cancel_key("*")]}},
                         ),
                         iam.PolicyStatement(
                             actions=["sns:Publish"],

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from api_schema.resources import CreateInferenceRequest, InferenceList, InferenceResponse, JobStatus
 from lambdas.api.caller import current_caller
 from lambdas.api.responses import no_content, responses
-from lambdas.logic import inferences
+from lambdas.logic import cancel, inferences
 
 router = Router()
 TAGS = ["inferences"]
@@ -61,6 +61,15 @@ def list_inferences(
             responses=responses(200, "The job", 404))
 def get_inference(job_id: str) -> InferenceResponse:
     return InferenceResponse(inference=inferences.get(current_caller(router), job_id))
+
+
+@router.post("/inferences/<job_id>/cancel", summary="Cancel a job that has not ended", tags=TAGS, status_code=202,
+             description="A created or in_progress job ends `cancelled`: at once while it waits in the endpoint's "
+             "queue (the container then skips it), at its next denoising step while it runs. A job that has "
+             "already ended: 409 naming its status.",
+             responses=responses(202, "The job, cancelled", 404, 409))
+def cancel_inference(job_id: str) -> InferenceResponse:
+    return cancel.cancel(current_caller(router), job_id)
 
 
 @router.delete("/inferences/<job_id>", summary="Delete a job and its S3 objects", tags=TAGS, status_code=204,

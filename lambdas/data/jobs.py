@@ -21,6 +21,7 @@ from lambdas.settings import settings
 PENDING = "1"
 PAGE_KEY = {"id", "owner", "created_at"}  # the LastEvaluatedKey of index by_owner
 MANIFEST_FIELDS = {"images", "image_kinds", "info", "infotexts", "parameters", "seeds", "timings"}
+ENDED_REMOVES = ("pending", "queue")  # the sparse index attributes of a job that has not ended
 
 
 def jobs_table() -> Any:
@@ -77,11 +78,11 @@ def get_job_of(job_id: str, owner: str) -> JobRecord | None:
     return job if job and job.owner == owner else None
 
 
-def start_job(job_id: str, deadline: int, warnings: list[FieldMessage]) -> JobRecord | None:
-    """created -> in_progress with a new deadline and its payload's warnings."""
+def start_job(job_id: str, endpoint_name: str, deadline: int, warnings: list[FieldMessage]) -> JobRecord | None:
+    """created -> in_progress with a new deadline, its place in the endpoint's queue and its payload's warnings."""
     return _transition(
         job_id, "in_progress",
-        {"started_at": now_iso(), "pending": PENDING, "deadline": deadline,
+        {"started_at": now_iso(), "pending": PENDING, "queue": endpoint_name, "deadline": deadline,
          "warnings": [w.model_dump() for w in warnings]},
         from_statuses=("created",),
     )
@@ -122,15 +123,34 @@ def delete_job(job_id: str) -> None:
 def mark_succeeded(job_id: str, manifest: InferenceManifest) -> JobRecord | None:
     """in_progress -> succeeded with the manifest's images, infotexts, parameters, seeds and timings."""
     result = manifest.model_dump(include=MANIFEST_FIELDS)
-    return _transition(job_id, "succeeded", {**result, "completed_at": now_iso()}, remove=("pending",))
+    return _transition(job_id, "succeeded", {**result, "completed_at": now_iso()}, remove=ENDED_REMOVES)
 
 
 def mark_failed(job_id: str, error: str) -> JobRecord | None:
     """created | in_progress -> failed with a readable reason."""
     return _transition(
-        job_id, "failed", {"error": error, "completed_at": now_iso()}, remove=("pending",),
+        job_id, "failed", {"error": error, "completed_at": now_iso()}, remove=ENDED_REMOVES,
         from_statuses=("created", "in_progress"),
     )
+
+
+def mark_cancelled(job_id: str) -> JobRecord | None:
+    """created | in_progress -> cancelled."""
+    return _transition(job_id, "cancelled", {"completed_at": now_iso()}, remove=ENDED_REMOVES,
+                       from_statuses=("created", "in_progress"))
+
+
+def queued_before(endpoint_name: str, started_at: str, limit: int) -> list[str]:
+    """The ids of up to `limit` in_progress jobs handed to the endpoint before `started_at`, latest first
+    (index `by_queue`)."""
+    from boto3.dynamodb.conditions import Key
+
+    page = jobs_table().query(
+        IndexName="by_queue",
+        KeyConditionExpression=Key("queue").eq(endpoint_name) & Key("started_at").lt(started_at),
+        ScanIndexForward=False, Limit=limit, ProjectionExpression="id",
+    )
+    return [str(item["id"]) for item in page["Items"]]
 
 
 def overdue_jobs(now: int, limit: int) -> list[JobRecord]:

@@ -46,8 +46,9 @@ class EndpointRecord(Record):
 
 
 class JobRecord(Record):
-    """An inference job. Its status only moves forward: created -> in_progress -> succeeded | failed (and
-    created -> failed for a payload that never came), so a duplicate or late notification changes nothing."""
+    """An inference job. Its status only moves forward: created -> in_progress -> succeeded | failed | cancelled
+    (and created -> failed | cancelled for a payload that never came or a job cancelled before it started), so a
+    duplicate or late notification changes nothing."""
 
     id: str  # uuid4 hex
     owner: str  # index `by_owner` (owner, created_at) lists a user's jobs newest first
@@ -62,6 +63,9 @@ class JobRecord(Record):
     output_location: str | None = None  # what InvokeEndpointAsync answered (s3:// URIs)
     failure_location: str | None = None
     pending: str | None = None  # "1" while created or in_progress (sparse index `by_deadline`)
+    # The endpoint_name while in_progress (sparse index `by_queue`, sorted by started_at: the jobs waiting for or
+    # running on an endpoint, in the order they were handed to it).
+    queue: str | None = None
     deadline: int  # epoch s after which the sweeper settles the job (a created one: the end of its upload window)
     warnings: list[FieldMessage] | None = None  # payload fields accepted but not used
     # From the container's manifest once succeeded; `images` are S3 keys: the generated images, then any

@@ -54,13 +54,15 @@ ENDPOINTS = TableSpec(
 )
 
 # Jobs: newest first per owner; `pending` (present only while in_progress, sparse) + `deadline`
-# (epoch seconds) lets the sweeper query overdue jobs.
+# (epoch seconds) lets the sweeper query overdue jobs; `queue` (the endpoint, present only while in_progress,
+# sparse) + `started_at` gives a job's place in its endpoint's queue.
 JOBS = TableSpec(
     setting="jobs_table",
     key=Key("id"),
     indexes=(
         Index("by_owner", Key("owner", "created_at")),
         Index("by_deadline", Key("pending", "deadline", sort_type="N")),
+        Index("by_queue", Key("queue", "started_at")),
     ),
 )
 

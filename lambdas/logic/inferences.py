@@ -1,9 +1,9 @@
 """Inference jobs: validate the WebUI payload, resolve its models, hand the job to the async endpoint.
 
-A job is written before the endpoint is invoked and always ends succeeded or failed: a refused invocation
-fails it at once; a Lambda that dies in between leaves it `pending` with a `deadline`, and the sweeper
-fails it then. A `payload_upload` job waits as `created` (also with a deadline) until its payload is
-uploaded to the presigned URL and `start` is called.
+A job is written before the endpoint is invoked and always ends succeeded, failed or cancelled
+(`lambdas.logic.cancel`): a refused invocation fails it at once; a Lambda that dies in between leaves it
+`pending` with a `deadline`, and the sweeper fails it then. A `payload_upload` job waits as `created` (also
+with a deadline) until its payload is uploaded to the presigned URL and `start` is called.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from lambdas.logic.caller import Caller
 from lambdas.logic.endpoints import require_in_service
 from lambdas.logic.json_text import check_json_depth
 from lambdas.logic.model_resolution import resolve_models
+from lambdas.logic.progress import QueueView
 from lambdas.logic.webhooks import accept_webhook_url, announce_end
 from lambdas.settings import settings
 
@@ -112,7 +113,8 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
     job = jobs.create_job(JobRecord(
         id=job_id, owner=caller.name, task=request.task, endpoint_name=request.endpoint_name, status="in_progress",
         created_at=created_at, started_at=created_at, input_key=s3_layout.input_key(job_id), pending=jobs.PENDING,
-        deadline=_deadline(settings().invocation_window_seconds), warnings=warnings, webhook_url=webhook_url,
+        queue=request.endpoint_name, deadline=_deadline(settings().invocation_window_seconds), warnings=warnings,
+        webhook_url=webhook_url,
     ))
     return InferenceResponse(inference=to_inference(_invoke(job)))
 
@@ -149,7 +151,7 @@ def submit_once(caller: Caller, request: CreateInferenceRequest, idempotency_key
         raise Conflict("a request with this Idempotency-Key is still running", field="Idempotency-Key") from exc
 
 
-def _owned(caller: Caller, job_id: str) -> JobRecord:
+def owned_job(caller: Caller, job_id: str) -> JobRecord:
     job = jobs.get_job_of(job_id, caller.name)
     if job is None:
         raise NotFound(f"inference '{job_id}' not found", field="id")
@@ -158,7 +160,7 @@ def _owned(caller: Caller, job_id: str) -> JobRecord:
 
 def start(caller: Caller, job_id: str) -> InferenceResponse:
     """Validate the uploaded payload of a created job, then run it as `submit` does."""
-    job = _owned(caller, job_id)
+    job = owned_job(caller, job_id)
     if job.status != "created" or job.payload_key is None:
         raise Conflict(f"inference '{job_id}' is {job.status}, not created", field="id")
     size = storage.object_size(job.payload_key)
@@ -175,15 +177,20 @@ def start(caller: Caller, job_id: str) -> InferenceResponse:
     require_in_service(job.endpoint_name)
     job_input, warnings = _validated_input(job_id, job.task, payload)
     storage.put_json(job.input_key, job_input.model_dump(mode="json"))
-    started = jobs.start_job(job_id, _deadline(settings().invocation_window_seconds), warnings)
+    started = jobs.start_job(job_id, job.endpoint_name, _deadline(settings().invocation_window_seconds), warnings)
     if started is None:
-        raise Conflict(f"inference '{job_id}' was started already", field="id")
+        current = jobs.get_job(job_id) or job
+        raise Conflict(f"inference '{job_id}' is {current.status}, not created", field="id")
     storage.delete_keys([job.payload_key])
     return InferenceResponse(inference=to_inference(_invoke(started)))
 
 
+def _with_progress(job: JobRecord, view: QueueView) -> Inference:
+    return to_inference(job).model_copy(update={"progress": view.progress(job)})
+
+
 def get(caller: Caller, job_id: str) -> Inference:
-    return to_inference(_owned(caller, job_id))
+    return _with_progress(owned_job(caller, job_id), QueueView())
 
 
 def list_of(caller: Caller, limit: int, next_token: str | None, status: str | None, task: str | None) -> InferenceList:
@@ -192,12 +199,13 @@ def list_of(caller: Caller, limit: int, next_token: str | None, status: str | No
     if start_key and start_key["owner"] != caller.name:
         raise InvalidInput("next_token does not belong to this listing", field="next_token")
     page = jobs.list_jobs_of(caller.name, limit, start_key, status=status, task=task)
-    listed = [to_inference(j) for j in page.items]
+    view = QueueView()
+    listed = [_with_progress(j, view) for j in page.items]
     return InferenceList(inferences=listed, next_token=encode_token(scope, page.next_key))
 
 
 def delete(caller: Caller, job_id: str) -> None:
-    job = _owned(caller, job_id)
+    job = owned_job(caller, job_id)
     if job.status == "in_progress":
         raise Conflict(f"inference '{job_id}' is still in progress; delete it once it has ended", field="id")
     keys = [job.input_key, *([job.payload_key] if job.payload_key else [])]

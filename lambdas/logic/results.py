@@ -14,9 +14,9 @@ from enum import Enum
 from pydantic import ValidationError
 
 from api_schema import s3_layout
-from api_schema.jobs import InferenceFailure, InferenceManifest
+from api_schema.jobs import CANCELLED, InferenceFailure, InferenceManifest
 from api_schema.validation_errors import as_text, problems
-from lambdas.data.jobs import get_job, mark_failed, mark_succeeded
+from lambdas.data.jobs import get_job, mark_cancelled, mark_failed, mark_succeeded
 from lambdas.data.results_store import ResultTooLarge, S3Location, exists, read_text
 from lambdas.logic.webhooks import announce_end
 
@@ -26,6 +26,7 @@ MAX_ERROR_CHARS = 2000
 class Outcome(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the container stopped the job because it was cancelled
     UNCHANGED = "unchanged"  # the job is not in_progress (finished, deleted, unknown): nothing written
     IGNORED = "ignored"  # not an inference result (e.g. SageMaker's test notification)
     MALFORMED = "malformed"
@@ -41,6 +42,13 @@ def _fail(job_id: str, error: str) -> Outcome:
         return Outcome.UNCHANGED
     announce_end(job_id)
     return Outcome.FAILED
+
+
+def _cancel(job_id: str) -> Outcome:
+    if not mark_cancelled(job_id):
+        return Outcome.UNCHANGED
+    announce_end(job_id)
+    return Outcome.CANCELLED
 
 
 def _load_manifest(job_id: str, output: S3Location) -> InferenceManifest | str:
@@ -93,12 +101,22 @@ def describe_failure(text: str) -> str | None:
 
 
 def settle_failure(job_id: str, failure: S3Location | None, reason: str | None) -> Outcome:
-    """in_progress -> failed; the error is the container's failure object, else `reason`, else the raw object."""
+    """in_progress -> failed; the error is the container's failure object, else `reason`, else the raw object.
+    A container that stopped the job because it was cancelled (failure type `Cancelled`): -> cancelled."""
     if not _is_in_progress(job_id):
         return Outcome.UNCHANGED
     try:
         text = read_text(failure) if failure else None
     except ResultTooLarge:
         text = None
+    if text and _is_cancelled(text):
+        return _cancel(job_id)
     error = (text and describe_failure(text)) or reason or (text and text.strip()) or "the inference failed"
     return _fail(job_id, error)
+
+
+def _is_cancelled(text: str) -> bool:
+    try:
+        return InferenceFailure.model_validate_json(text).type == CANCELLED
+    except ValidationError:
+        return False

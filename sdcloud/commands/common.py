@@ -1,4 +1,4 @@
-"""What every client command shares: the console, the API client, tables and the byte progress bar."""
+"""What every client command shares: the console, the API client, tables and the byte and step progress bars."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -56,6 +58,12 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 def byte_progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                     TimeRemainingColumn(), console=console)
+
+
+def step_progress() -> Progress:
+    """A job's denoising steps; the detail field says queued / which pass / the ETA the server measured."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console)
 
 
 def human_size(size: int) -> str:

@@ -11,11 +11,13 @@ import typer
 from rich.markup import escape
 
 from api_schema.samplers import SCHEDULE_TYPES
-from sdcloud.commands.common import client_of, console, table
+from sdcloud.commands.common import client_of, console, step_progress, table
 from sdcloud.payload_options import build_payload, load_payload
 from sdcloud_client import ApiError, SdCloudClient
+from sdcloud_client.progress import progress_text
 
-jobs = typer.Typer(help="Inference jobs: list, show, wait, delete.", no_args_is_help=True)
+jobs = typer.Typer(help="Inference jobs: list, show, wait (with a step progress bar), cancel, delete.",
+                   no_args_is_help=True)
 
 PayloadOption = Annotated[Path | None, typer.Option("--payload", help="a WebUI API body (JSON file); options "
                                                                      "given on the command line override it")]
@@ -35,7 +37,8 @@ VaeOption = Annotated[str | None, typer.Option("--vae", help="VAE model name, Au
 ClipSkipOption = Annotated[int | None, typer.Option("--clip-skip")]
 ControlNetOption = Annotated[list[str] | None, typer.Option(
     "--controlnet", help="repeatable: module=canny,model=NAME,image=PATH,weight=1.0[,guidance_start=..]")]
-WaitOption = Annotated[bool, typer.Option("--wait", help="wait for the result")]
+WaitOption = Annotated[bool, typer.Option("--wait", help="wait for the result, with a progress bar of the "
+                                                       "denoising steps, the ETA and, while queued, the position")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="write the PNGs here (implies --wait)")]
 TimeoutOption = Annotated[float, typer.Option(help="seconds to wait")]
 WebhookOption = Annotated[str | None, typer.Option(
@@ -74,21 +77,35 @@ def jobs_delete(ctx: typer.Context, job_id: str) -> None:
 
 @jobs.command("wait")
 def jobs_wait(ctx: typer.Context, job_id: str, out: OutOption = None, timeout: TimeoutOption = 900.0) -> None:
-    """Wait for a job to end; with --out, download its PNGs."""
+    """Wait for a job to end, showing its steps, ETA and queue position; with --out, download its PNGs."""
     finish(client_of(ctx), job_id, out, timeout)
+
+
+@jobs.command("cancel")
+def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
+    """Cancel a job that has not ended: at once while queued, at its next step while running."""
+    job = client_of(ctx).cancel_inference(job_id)
+    console.print(f"job {job_id} {job['status']}")
 
 
 def finish(client: SdCloudClient, job_id: str, out: Path | None, timeout: float, interval: float = 1.0
            ) -> dict[str, Any]:
-    """Wait with a live status line; print the result, write PNGs to `out`; exit 1 if the job failed."""
+    """Wait with a live progress bar; print the result, write PNGs to `out`; exit 1 unless the job succeeded."""
     started = time.monotonic()
-    with console.status(f"job {job_id}: waiting") as status:
-        job = client.wait_inference(
-            job_id, poll_interval=interval, timeout=timeout,
-            on_update=lambda j: status.update(f"job {job_id}: {j['status']} ({time.monotonic() - started:.0f}s)"))
+    with step_progress() as bar:
+        task = bar.add_task(f"job {job_id[:8]}", total=None, detail="waiting")
+
+        def show(job: dict[str, Any]) -> None:
+            progress = job.get("progress") or {}
+            if progress.get("state") == "running":
+                bar.update(task, total=progress.get("steps"), completed=progress.get("step", 0))
+            bar.update(task, detail=progress_text(job))
+
+        job = client.wait_inference(job_id, poll_interval=interval, timeout=timeout, on_update=show)
     elapsed = time.monotonic() - started
     if job["status"] != "succeeded":
-        console.print(f"[red]job {job_id} {job['status']} after {elapsed:.1f}s: {job.get('error')}[/red]")
+        reason = f": {job['error']}" if job.get("error") else ""
+        console.print(f"[red]job {job_id} {job['status']} after {elapsed:.1f}s{escape(reason)}[/red]")
         raise typer.Exit(1)
     console.print(f"job {job_id} [green]succeeded[/green] after {elapsed:.1f}s, {len(job['images'])} image(s)")
     if job.get("info"):

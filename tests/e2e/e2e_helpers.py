@@ -60,4 +60,4 @@ def tiny_payload(models: dict[str, dict[str, Any]], **overrides: Any) -> dict[st
 
 def wait_job(api: Api, job_id: str, timeout: float = 300) -> dict[str, Any]:
     return poll(lambda: api.ok("GET", f"/inferences/{job_id}")["inference"],
-                lambda j: j["status"] in ("succeeded", "failed"), timeout=timeout)
+                lambda j: j["status"] in ("succeeded", "failed", "cancelled"), timeout=timeout)

@@ -288,9 +288,9 @@ def test_notifier_reads_results_updates_jobs_and_consumes_the_queue(synthesized:
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_api_writes_only_uploads_and_job_inputs(synthesized: Synthesized) -> None:
+def test_api_writes_only_uploads_job_inputs_and_cancel_markers(synthesized: Synthesized) -> None:
     statements = function_statements(synthesized, "api")
-    assert object_prefixes(statements, "s3:PutObject") == {"models/*", "inputs/*"}
+    assert object_prefixes(statements, "s3:PutObject") == {"models/*", "inputs/*", "outputs/*/cancel"}
     assert object_prefixes(statements, "s3:GetObject") == {"models/*", "inputs/*", "outputs/*"}
 
 
@@ -317,7 +317,7 @@ def test_sagemaker_role_reads_models_and_inputs_writes_results_and_publishes(
     assert object_prefixes(statements, "s3:GetObject") == {"models/*", "inputs/*", "compiled/*"}
     assert object_prefixes(statements, "s3:PutObject") == {"outputs/*", "async/*", "compiled/*"}
     (listing,) = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["compiled/*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["compiled/*", "outputs/*/cancel"]}}
     topics = {logical_id(synthesized, "AWS::SNS::Topic", f"/Messaging/{t}Topic/") for t in ("Success", "Error")}
     assert {json.loads(r)["Ref"] for r in grants(statements, "sns:Publish")} == topics
     ecr_pull = {"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}

@@ -2,11 +2,11 @@
 
 The glue only: the panel, its events and the cloud generation live in `sdcloud_panel`. WebUI surface
 used (and mirrored by the test stand-in, tests/unit/panel/webui_standin): modules.scripts (Script,
-AlwaysVisible, basedir, scripts_data), modules.script_callbacks (on_ui_tabs, on_app_started), modules.shared (opts,
-cmd_opts), modules.processing (process_images, Processed), modules.images (save_image, image_grid),
-modules.paths (data_path), modules.generation_parameters_copypaste (ParamBinding,
-register_paste_params_button); and, when installed, sd-webui-controlnet's script module (its
-`global_state`).
+AlwaysVisible, basedir, scripts_data), modules.script_callbacks (on_ui_tabs, on_app_started), modules.shared
+(opts, cmd_opts, and state: what the progress bar reads, what Interrupt sets), modules.processing
+(process_images, Processed), modules.images (save_image, image_grid), modules.paths (data_path),
+modules.generation_parameters_copypaste (ParamBinding, register_paste_params_button); and, when installed,
+sd-webui-controlnet's script module (its `global_state`).
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ class SdCloudScript(scripts.Script):
 install_cloud_generation(
     processing,
     CloudGeneration(
-        service, webui_saver(images, shared.opts, paths.data_path, not shared.cmd_opts.no_prompt_history)
+        service,
+        webui_saver(images, shared.opts, paths.data_path, not shared.cmd_opts.no_prompt_history),
+        shared.state,
     ),
 )
 

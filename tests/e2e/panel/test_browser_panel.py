@@ -260,6 +260,44 @@ def test_settings_test_connection_and_model_upload(panel: Served, stack: Stack, 
     context.close()
 
 
+def test_the_progress_bar_moves_and_interrupt_cancels(panel: Served, stack: Stack, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(panel.url)
+    page.locator("#sdcloud_txt2img_endpoint_refresh").click()
+    _choose(page, "sdcloud_txt2img_endpoint", f"{stack.endpoint} (InService)")
+    page.locator("#sdcloud_txt2img_prompt textarea").fill("a long walk")
+    page.locator("#sdcloud_txt2img_models_refresh").click()
+    _choose(page, "sdcloud_txt2img_checkpoint", stack.names["checkpoint"])
+    # A long job for the CPU: 4 x 150 steps of the tiny model
+    for name, value in [("steps", "150"), ("n_iter", "4"), ("width", "64"), ("height", "64")]:
+        _set_number(page, f"sdcloud_txt2img_{name}", value)
+
+    # When Generate on Cloud is pressed, the shown job's progress bar moves, with its steps and ETA
+    page.locator("#sdcloud_txt2img_generate").click()
+    expect(page.locator("#sdcloud_txt2img_job input").first).to_have_value(re.compile("in progress"))
+    job_id = _dropdown_value(page, "sdcloud_txt2img_job").rsplit(" -> ", 1)[1]
+    bar = page.locator("#sdcloud_txt2img_progress progress")
+    words = page.locator("#sdcloud_txt2img_progress span")
+    expect(words).to_have_text(re.compile(r"step [1-9]\d*/600, about \d+ s left"), timeout=JOB_TIMEOUT_MS)
+    first = int(bar.get_attribute("value") or 0)
+    expect(bar).not_to_have_attribute("value", str(first), timeout=JOB_TIMEOUT_MS)
+    assert int(bar.get_attribute("value") or 0) > first
+    page.screenshot(path=str(_artifact(f"panel-progress-{panel.flavor}.png")), full_page=True)
+
+    # When Interrupt is pressed, the cloud job ends cancelled and the bar goes
+    page.locator("#sdcloud_txt2img_interrupt").click()
+    expect(_status(page)).to_contain_text("Job cancelled")
+    assert stack.user.get_inference(job_id)["status"] == "cancelled"
+    expect(bar).to_have_count(0)
+    page.locator("#sdcloud_txt2img_job_refresh").click()
+    expect(page.locator("#sdcloud_txt2img_job input").first).to_have_value(re.compile(f"cancelled -> {job_id}$"))
+    context.close()
+
+
 def _artifact(name: str) -> Any:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name

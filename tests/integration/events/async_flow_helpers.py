@@ -29,6 +29,7 @@ def put_in_progress_job(job_id: str, *, deadline: int | None = None, started_at:
             "started_at": started_at or now_iso(),
             "input_key": f"inputs/{job_id}.json",
             "pending": PENDING,
+            "queue": "sd-endpoint",
             "deadline": deadline if deadline is not None else int(time.time()) + 3900,
         }
     )

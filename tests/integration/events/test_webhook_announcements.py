@@ -1,4 +1,4 @@
-"""A job with a webhook_url that ends (notifier, sweeper) puts one message on the webhook queue; the delivery
+"""A job with a webhook_url that ends (notifier, sweeper, cancel) puts one message on the webhook queue; the delivery
 re-checks the URL on what the host resolves to now, and backs off a failed attempt."""
 
 from __future__ import annotations
@@ -8,10 +8,18 @@ import time
 
 import boto3
 import pytest
-from async_flow_helpers import publish, put_in_progress_job, success_notification, write_success
+from async_flow_helpers import (
+    failure_notification,
+    publish,
+    put_in_progress_job,
+    success_notification,
+    write_failure,
+    write_success,
+)
 
+from api_schema.jobs import CANCELLED, InferenceFailure
 from lambdas.data import webhook_secrets
-from lambdas.data.jobs import jobs_table
+from lambdas.data.jobs import get_job, jobs_table, mark_cancelled
 from lambdas.functions import WEBHOOK_MAX_RECEIVES
 from lambdas.logic.webhook_delivery import DeliveryFailed, backoff_seconds, deliver, handle_message
 from lambdas.settings import Settings, settings
@@ -43,6 +51,30 @@ def test_each_ending_of_a_job_with_a_webhook_url_is_announced_once(aws, run_noti
     run_notifier()
 
     assert webhook_messages(aws) == [{"job_id": "hooked", "webhook_id": "msg_hooked"}]
+
+
+def test_a_cancel_is_announced_once_by_the_transition_that_ends_the_job(aws, run_notifier):
+    # Given: one job the container stopped before the API's update came, its Cancelled answer delivered twice;
+    # and one the API cancelled (and announced) already, whose container answers Cancelled, then succeeds late
+    cancelled = InferenceFailure(job_id="stopped", status_code=409, type=CANCELLED, message="the job was cancelled")
+    put_in_progress_job("stopped")
+    with_webhook("stopped")
+    answer = failure_notification("stopped", "ClientError (409)", write_failure("stopped", cancelled))
+    put_in_progress_job("skipped")
+    with_webhook("skipped")
+    assert mark_cancelled("skipped")
+    late = failure_notification("skipped", "ClientError (409)",
+                                write_failure("skipped", cancelled.model_copy(update={"job_id": "skipped"})))
+    for note, error in ((answer, True), (answer, True), (late, True),
+                        (success_notification("skipped", write_success("skipped")), False)):
+        publish(note, error=error)
+
+    # When: the notifier runs
+    assert run_notifier()[1] == []
+
+    # Then: the job the notifier ended is announced once; the one the API ended gets nothing more
+    assert [getattr(get_job(j), "status", None) for j in ("stopped", "skipped")] == ["cancelled", "cancelled"]
+    assert webhook_messages(aws) == [{"job_id": "stopped", "webhook_id": "msg_stopped"}]
 
 
 def test_the_sweepers_failure_of_an_overdue_job_is_announced(aws):

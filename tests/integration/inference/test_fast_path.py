@@ -1,8 +1,10 @@
-"""The container's runner choice, and LoRA jobs on the fast path (fused into the UNet, unfused after)."""
+"""The runner choice; LoRA jobs on the fast path (fused into the UNet, unfused after); progress and cancel there."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +80,25 @@ def test_serve_puts_inductor_kernels_beside_the_artifacts_unless_told_otherwise(
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")
     process_environment(InferenceSettings(cache_dir=tmp_path))
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/elsewhere"
+
+
+def test_the_fast_path_reports_progress_and_stops_at_a_cancel_between_replayed_steps(fast_server, fast_runner, s3,
+                                                                                      model_refs):
+    from tests.integration.inference.test_container_progress import cancel, progress_of
+
+    run(fast_server, job(model_refs, BASE, job_id="fp-progress"))
+    assert fast_runner.last is not None and fast_runner.last.path == "fast"
+    assert progress_of(s3, "fp-progress")["step"] == BASE["steps"]
+
+    long_job = {**BASE, "steps": 150, "n_iter": 4}
+    answer: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: answer.update(r=invoke(fast_server, job(model_refs, long_job,
+                                                                                     job_id="fp-cancel"))))
+    thread.start()
+    while thread.is_alive() and not (progress_of(s3, "fp-cancel") or {}).get("step"):
+        time.sleep(0.05)
+    cancel(s3, "fp-cancel")
+    thread.join(timeout=30)
+    assert answer["r"].status_code == 409 and answer["r"].json()["type"] == "Cancelled"
+    assert run(fast_server, job(model_refs, BASE, job_id="fp-after-cancel"))["images"]
+    assert fast_runner.last.path == "fast"

@@ -17,6 +17,7 @@ DESIGN_ROUTES = {
     ("post", "/endpoints"), ("get", "/endpoints"), ("get", "/endpoints/{name}"), ("delete", "/endpoints/{name}"),
     ("post", "/inferences"), ("post", "/inferences/{job_id}/start"), ("get", "/inferences"),
     ("get", "/inferences/{job_id}"), ("delete", "/inferences/{job_id}"),
+    ("post", "/inferences/{job_id}/cancel"),
 }
 
 

@@ -3,7 +3,8 @@
 It lets the client and panel tests run over real HTTP before and without the local stack: same routes,
 status codes and error bodies (`{message, field}`), presigned-style part and image URLs served by the
 same server. Jobs finish `finish_after` seconds after submission: succeeded with one PNG per image
-(infotext embedded, as the container writes it), or failed when the prompt contains "FAIL".
+(infotext embedded, as the container writes it), or failed when the prompt contains "FAIL"; meanwhile they
+report their steps as running `progress`, and can be cancelled.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ class FakeApi:
             ("/inferences", "POST", self._create_inference),
             ("/inferences", "GET", self._list_inferences),
             ("/inferences/([^/]+)/start", "POST", self._start_inference),
+            ("/inferences/([^/]+)/cancel", "POST", self._cancel_inference),
             (
                 "/inferences/([^/]+)",
                 "GET",
@@ -343,6 +345,13 @@ class FakeApi:
             seeds=[seed + i for i in range(count)],
         )
 
+    def _cancel_inference(self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str], job_id: str):
+        job = self._job(user, job_id)
+        if job["status"] not in ("created", "in_progress"):
+            raise Refused(409, f"inference '{job_id}' has already ended: it is {job['status']}", "id")
+        job.update(status="cancelled", completed_at=_now())
+        return 202, {"inference": self._public(job)}
+
     def _list_inferences(self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str]):
         jobs = sorted(
             (
@@ -373,9 +382,16 @@ class FakeApi:
             raise Refused(404, f"inference '{job_id}' not found", "id")
         return job
 
-    @staticmethod
-    def _public(job: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in job.items() if k not in ("owner", "t0")}
+    def _public(self, job: dict[str, Any]) -> dict[str, Any]:
+        public = {k: v for k, v in job.items() if k not in ("owner", "t0")}
+        if job["status"] == "in_progress":  # running from the start, its steps spread over finish_after
+            steps = int(self.payloads[job["id"]].get("steps", 20))
+            fraction = min(0.99, (time.monotonic() - job["t0"]) / self.finish_after)
+            step = int(fraction * steps)
+            public["progress"] = {"state": "running", "step": step, "steps": steps, "fraction": step / steps,
+                                  "phase": "sampling", "eta_s": self.finish_after * (1 - fraction),
+                                  "queue_position": None, "preview_url": None}
+        return public
 
     def _storage(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         key = path.removeprefix("/s3/")

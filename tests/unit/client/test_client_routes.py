@@ -1,3 +1,4 @@
+import re
 import threading
 from pathlib import Path
 
@@ -5,6 +6,7 @@ import pytest
 from PIL import Image
 
 from sdcloud_client import ApiError, SdCloudClient
+from sdcloud_client.progress import progress_text
 from tests.unit.client.fake_api import FakeApi
 
 
@@ -113,11 +115,27 @@ def test_inference_submit_wait_download(api: FakeApi, admin: SdCloudClient, tmp_
     )
     paths = admin.download_images(done, tmp_path / "out")
 
-    assert statuses == ["in_progress", "succeeded"]
+    assert list(dict.fromkeys(statuses)) == ["in_progress", "succeeded"]  # in_progress again at each new step
     assert [p.name for p in paths] == [f"{job['id']}-0.png", f"{job['id']}-1.png"]
     with Image.open(paths[0]) as image:
         assert image.info["parameters"] == done["info"]
     assert "Seed: 7" in done["info"]
+
+
+def test_wait_follows_the_progress_and_cancels_when_asked(api: FakeApi, admin: SdCloudClient) -> None:
+    api.add_endpoint("ep")
+    api.finish_after = 30
+    job = admin.create_inference("ep", "txt2img", {"prompt": "a dog", "steps": 300})
+    seen: list[str] = []
+
+    done = admin.wait_inference(job["id"], poll_interval=0.05, timeout=10,
+                                on_update=lambda j: seen.append(progress_text(j)), cancel_when=lambda: len(seen) >= 3)
+
+    assert done["status"] == "cancelled"
+    assert seen[-1] == "cancelled" and all(re.fullmatch(r"step \d+/300, about \d+ s left", t) for t in seen[:-1])
+    with pytest.raises(ApiError) as ended:
+        admin.cancel_inference(job["id"])
+    assert ended.value.status == 409 and "it is cancelled" in ended.value.message
 
 
 def test_large_payload_goes_through_the_upload_url(api: FakeApi, admin: SdCloudClient) -> None:

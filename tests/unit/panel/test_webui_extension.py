@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import runpy
 import sys
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +113,36 @@ def test_generate_with_an_inservice_endpoint_runs_on_the_cloud(webui: ModuleType
         0.8,
         0.9,
     )
+
+
+def test_the_webui_progress_bar_follows_the_cloud_job_and_interrupt_cancels_it(
+    webui: ModuleType, api: FakeApi
+) -> None:
+    from modules import processing, shared
+
+    api.finish_after = 30
+    runner, _, _, _ = _build(webui, is_img2img=False)
+    p = processing.StableDiffusionProcessingTxt2Img(prompt="a dog", seed=5, steps=300, width=64, height=64)
+    p.scripts = runner
+    p.script_args = _args("ep-ready (InService)", [])
+    shared.state.interrupted = False
+    result: dict[str, Any] = {}
+    generating = threading.Thread(target=lambda: result.update(processed=processing.process_images(p)))
+    generating.start()
+
+    # While it runs, the WebUI's state holds the job's steps (what /internal/progress turns into the bar and ETA)
+    deadline = time.monotonic() + 10
+    while shared.state.sampling_step < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert shared.state.sampling_steps == 300 and shared.state.job_count == 1 and shared.state.sampling_step >= 3
+    assert re.fullmatch(r"Cloud: step \d+/300, about \d+ s left", shared.state.textinfo)
+
+    # When Interrupt is pressed, the cloud job is cancelled and the generation ends without images
+    shared.state.interrupt()
+    generating.join(timeout=10)
+    assert result["processed"].images == [] and "Job cancelled" in result["processed"].info
+    (job,) = api.jobs.values()
+    assert job["status"] == "cancelled"
 
 
 def test_img2img_sends_the_init_image(webui: ModuleType, api: FakeApi) -> None:
