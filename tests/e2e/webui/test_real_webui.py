@@ -349,3 +349,46 @@ def test_controlnet_units_go_to_the_cloud(webui: WebUI, stack: Stack, browser: A
     assert "ControlNet 0" in job["info"] and "ControlNet 1" in job["info"]
     _shot(page, webui, "controlnet")
     page.context.close()
+
+
+# --- 6. the WebUI's own progress bar follows the cloud job; its Interrupt cancels it ---------------------
+def test_the_webui_progress_bar_follows_the_cloud_job_and_interrupt_cancels_it(
+    webui: WebUI, stack: Stack, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    if webui.controlnet:
+        return  # the plain setup's: progress and Interrupt do not depend on that extension
+    page = _open(browser, webui)
+    _set_parameters(page, stack, "txt2img", "a long one", "17")
+    _number(page, "txt2img_steps", "150")
+    _number(page, "txt2img_batch_count", "4")  # 600 steps on the CPU: long enough to watch and interrupt
+    _pick_endpoint(page, stack, "txt2img")
+    before = {job["id"] for job in stack.user.list_inferences(limit=100)["inferences"]}
+    page.locator("#txt2img_generate").click()
+
+    # The WebUI's bar (javascript/progressbar.js) shows the cloud's steps with the WebUI's percent and ETA
+    bar = page.locator(".progressDiv .progress").first
+    expect(bar).to_contain_text(re.compile(r"Cloud: step \d+/600.*\d+% ETA"), timeout=JOB_TIMEOUT_MS)
+    percents: set[int] = set()
+    for _ in range(120):
+        found = re.search(r"(\d+)% ETA", bar.inner_text() if bar.count() else "")
+        if found:
+            percents.add(int(found.group(1)))
+        if len(percents) >= 2:
+            break
+        page.wait_for_timeout(250)
+    assert len(percents) >= 2, percents  # it moved
+    _shot(page, webui, "progress")
+
+    # Interrupt: the cloud job ends cancelled, the WebUI's generation ends without images
+    page.locator("#txt2img_interrupt").click()
+    (job,) = [job for job in stack.user.list_inferences(limit=100)["inferences"] if job["id"] not in before]
+    for _ in range(120):
+        if stack.user.get_inference(job["id"])["status"] != "in_progress":
+            break
+        page.wait_for_timeout(500)
+    assert stack.user.get_inference(job["id"])["status"] == "cancelled"
+    expect(page.locator(".progressDiv")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(page.locator("#txt2img_generate")).to_be_visible()
+    page.context.close()
