@@ -3,7 +3,8 @@
 The marker is written before the table changes, so a container that starts the job after the change finds it
 and skips the job; one running it stops at its next denoising step. A job that ended meanwhile keeps its end
 (the conditional update fails, and whichever transition ended it announced it) and the unused marker goes with
-the job when it is deleted.
+the job when it is deleted; one that the notifier cancelled first (the container saw this marker) answers as a
+cancel that took effect.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def cancel(caller: Caller, job_id: str) -> InferenceResponse:
     cancelled = jobs.mark_cancelled(job_id)
     if cancelled is None:
         current = jobs.get_job(job_id) or job
+        if current.status == "cancelled":  # the container saw the marker and the notifier ended it first
+            return InferenceResponse(inference=to_inference(current))
         raise _already_ended(job_id, current.status)
     announce_end(job_id)
     return InferenceResponse(inference=to_inference(cancelled))

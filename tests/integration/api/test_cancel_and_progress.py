@@ -155,3 +155,21 @@ def test_a_running_job_with_a_preview_links_it(gateway, user_key, endpoint, aws)
 
     url = gateway.get(f"/inferences/{job_id}", key=user_key).body["inference"]["progress"]["preview_url"]
     assert requests.get(url, timeout=30).content == b"jpeg"
+
+
+def test_a_cancel_that_the_notifier_ended_first_answers_202(gateway, user_key, endpoint, aws, monkeypatch):
+    """The container can see the marker and the notifier end the job between the API's read and its update."""
+    from lambdas.data import jobs
+    from lambdas.logic import cancel as cancel_logic
+
+    job_id = submit(gateway, user_key, txt2img()).body["inference"]["id"]
+    marker = cancel_logic.request_cancel
+
+    def marker_then_notifier(ident: str) -> None:
+        marker(ident)
+        assert jobs.mark_cancelled(ident) is not None  # the notifier's transition wins
+
+    monkeypatch.setattr(cancel_logic, "request_cancel", marker_then_notifier)
+    answer = gateway.post(f"/inferences/{job_id}/cancel", key=user_key)
+
+    assert answer.status == 202 and answer.body["inference"]["status"] == "cancelled"
