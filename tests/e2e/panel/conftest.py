@@ -22,6 +22,7 @@ from sdcloud_client import SdCloudClient
 ROOT = Path(__file__).resolve().parents[3]
 WEBUI_PYTHON = ROOT / ".venv-webui" / "bin" / "python"
 CHROMIUM = "/usr/bin/chromium"
+EXPECT_TIMEOUT_MS = 30_000  # what expect() waits for unless told
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -133,8 +134,10 @@ def _wait_until_served(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Page updates wait on the local stack, which shares two cores with the whole suite: 5 s is too short there
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: make test installs Debian chromium (apt-get install chromium)")
     with sync_playwright() as playwright:
