@@ -13,7 +13,7 @@ WORK=${WORK:-/tmp/bench-work}
 WHEELS=${WHEELS:-.gpu/wheels}
 export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$WORK/artifacts/inductor-cache}  # as `serve` sets it
 mkdir -p "$OUT" "$WORK"
-python3 -m pip install -q --no-index --no-deps --no-cache-dir --target /tmp/site "$WHEELS"/*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1
 export PYTHONPATH=$PWD:/tmp/site
 python3 - <<'PY' | tee "$OUT/env.txt"
 import sys, torch, transformers, diffusers
