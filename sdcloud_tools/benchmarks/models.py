@@ -104,7 +104,7 @@ _TINY_XL: dict[str, dict[str, Any]] = {
 
 def _sdxl() -> dict[str, dict[str, Any]]:
     """SDXL's architecture as the container loads it (`inference_image/configs/sdxl`)."""
-    folder = Path(__file__).parents[1] / "configs" / "sdxl"
+    folder = Path(__file__).parents[2] / "inference_image" / "configs" / "sdxl"
 
     def read(name: str) -> dict[str, Any]:
         config = json.loads((folder / name / "config.json").read_text())
