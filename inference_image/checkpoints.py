@@ -28,6 +28,8 @@ _UNET = "model.diffusion_model."
 _CONTROL = "control_model."
 _CLIP = "cond_stage_model.transformer."
 _VAE = "first_stage_model."
+_XL_CLIP = "conditioner.embedders.0.transformer."
+_XL_OPEN_CLIP = "conditioner.embedders.1.model."
 
 
 class TensorShapes:
@@ -94,27 +96,48 @@ def load_state_dict(path: Path, allow_pickle: bool) -> dict[str, Any]:
 def checkpoint_arch(shapes: TensorShapes) -> Arch:
     if _CLIP + "text_model.embeddings.token_embedding.weight" in shapes:
         return "sd15"
-    if "conditioner.embedders.1.model.token_embedding.weight" in shapes:
+    if _XL_OPEN_CLIP + "token_embedding.weight" in shapes:
         return "sdxl"
     if "cond_stage_model.model.token_embedding.weight" in shapes:
         raise ModelLoadError(f"{shapes.path.name}: SD 2.x checkpoints are not supported (SD 1.x and SDXL are)")
     raise ModelLoadError(f"{shapes.path.name} is not a Stable Diffusion checkpoint (SD 1.x or SDXL) in WebUI layout")
 
 
-def _unet_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
-    levels = shapes.count(prefix + "input_blocks.", ".")
-    layers = 2
-    channels = [
-        shapes.dim(f"{prefix}input_blocks.{(layers + 1) * i + 1}.0.in_layers.2.weight", 0)
-        for i in range((levels - 1) // (layers + 1) + 1)
-    ]
+def _unet_dims(shapes: TensorShapes, prefix: str, arch: Arch) -> dict[str, Any]:
+    """The UNet / ControlNet config entries that the file's tensors tell: levels, layers and widths, which levels
+    have attention (SD 1.x: all but the deepest; SDXL: all but the first) and, for SDXL, the transformer layers
+    per level and the added-embedding input. SDXL's addition_time_embed_dim (256) has no weights: it is kept."""
+    blocks = shapes.count(prefix + "input_blocks.", ".")
+    downsamplers = [i for i in range(blocks) if f"{prefix}input_blocks.{i}.0.op.weight" in shapes]
+    layers = downsamplers[0] - 1 if downsamplers else blocks - 1
+    first = [f"{prefix}input_blocks.{(layers + 1) * i + 1}." for i in range(blocks // (layers + 1))]
+    channels = [shapes.dim(block + "0.in_layers.2.weight", 0) for block in first]
+    attention = [block + "1.proj_in.weight" in shapes for block in first]
+    context = next(
+        (
+            shape[1]
+            for key, shape in shapes.shapes.items()
+            if key.startswith(prefix) and key.endswith("attn2.to_k.weight")
+        ),
+        None,
+    )
     dims: dict[str, Any] = {
         "block_out_channels": channels,
+        "layers_per_block": layers,
+        "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention],
+        "up_block_types": ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)],
         "in_channels": shapes.dim(prefix + "input_blocks.0.0.weight", 1),
-        "cross_attention_dim": shapes.dim(prefix + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", 1),
     }
-    if any(c % 8 for c in channels):
+    if context is not None:
+        dims["cross_attention_dim"] = context
+    if arch == "sd15" and any(c % 8 for c in channels):
         dims["attention_head_dim"] = 1
+    if arch == "sdxl":  # attention_head_dim is diffusers' name for SDXL's head counts: 64-wide heads
+        dims["attention_head_dim"] = [c // 64 if c % 64 == 0 else 1 for c in channels]
+        dims["transformer_layers_per_block"] = [
+            shapes.count(block + "1.transformer_blocks.", ".") or 1 for block in first
+        ]
+        dims["projection_class_embeddings_input_dim"] = shapes.dim(prefix + "label_emb.0.0.weight", 1)
     return dims
 
 
@@ -122,6 +145,7 @@ def _vae_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
     levels = shapes.count(prefix + "encoder.down.", ".block.")
     return {
         "block_out_channels": [shapes.dim(f"{prefix}encoder.down.{i}.block.0.conv1.weight", 0) for i in range(levels)],
+        "layers_per_block": shapes.count(prefix + "encoder.down.0.block.", "."),
         "latent_channels": shapes.dim(prefix + "quant_conv.weight", 0) // 2,
     }
 
@@ -133,6 +157,18 @@ def _clip_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
         "projection_dim": hidden,
         "intermediate_size": shapes.dim(prefix + "encoder.layers.0.mlp.fc1.weight", 0),
         "num_hidden_layers": shapes.count(prefix + "encoder.layers.", "."),
+        "num_attention_heads": max(1, hidden // 64),
+    }
+
+
+def _open_clip_dims(shapes: TensorShapes, prefix: str) -> dict[str, Any]:
+    """SDXL's second text encoder, in the OpenCLIP layout (`text_projection` is width x projection)."""
+    hidden = shapes.dim(prefix + "token_embedding.weight", 1)
+    return {
+        "hidden_size": hidden,
+        "projection_dim": shapes.dim(prefix + "text_projection", 1),
+        "intermediate_size": shapes.dim(prefix + "transformer.resblocks.0.mlp.c_fc.weight", 0),
+        "num_hidden_layers": shapes.count(prefix + "transformer.resblocks.", "."),
         "num_attention_heads": max(1, hidden // 64),
     }
 
@@ -185,13 +221,12 @@ def load_checkpoint(path: Path, configs: ConfigFolders, dtype: torch.dtype, allo
 
     shapes = TensorShapes(path, allow_pickle)
     arch = checkpoint_arch(shapes)
-    overrides: dict[str, dict[str, Any]] = {}
+    overrides: dict[str, dict[str, Any]] = {"unet": _unet_dims(shapes, _UNET, arch), "vae": _vae_dims(shapes, _VAE)}
     if arch == "sd15":
-        overrides = {
-            "unet": _unet_dims(shapes, _UNET),
-            "vae": _vae_dims(shapes, _VAE),
-            "text_encoder": _clip_dims(shapes, _CLIP + "text_model."),
-        }
+        overrides["text_encoder"] = _clip_dims(shapes, _CLIP + "text_model.")
+    else:
+        overrides["text_encoder"] = _clip_dims(shapes, _XL_CLIP + "text_model.")
+        overrides["text_encoder_2"] = _open_clip_dims(shapes, _XL_OPEN_CLIP)
     folder = configs.folder(arch, overrides)
     cls = StableDiffusionPipeline if arch == "sd15" else StableDiffusionXLPipeline
     kwargs: dict[str, Any] = {"safety_checker": None, "feature_extractor": None} if arch == "sd15" else {}
@@ -227,15 +262,29 @@ def load_controlnet(path: Path, configs: ConfigFolders, arch: Arch, dtype: torch
     shapes = TensorShapes(path, allow_pickle)
     if _CONTROL + "input_hint_block.0.weight" not in shapes:
         raise ModelLoadError(f"{path.name} is not a ControlNet model in WebUI layout")
-    context = next((shape[1] for key, shape in shapes.shapes.items() if key.endswith("attn2.to_k.weight")), 768)
-    model_arch: Arch = "sdxl" if context == 2048 else "sd15"
+    model_arch: Arch = "sdxl" if _CONTROL + "label_emb.0.0.weight" in shapes else "sd15"
     if model_arch != arch:
         raise ModelLoadError(f"{path.name} is a ControlNet for {model_arch}, the checkpoint is {arch}")
-    overrides = {"controlnet": _unet_dims(shapes, _CONTROL)} if arch == "sd15" else {}
-    folder = configs.folder(arch, overrides)
+    dims = {k: v for k, v in _unet_dims(shapes, _CONTROL, arch).items() if k != "up_block_types"}  # no up blocks
+    folder = configs.folder(arch, {"controlnet": dims})
+    source: Any = str(path) if arch == "sd15" else _sdxl_controlnet_state(path, folder, allow_pickle)
     return _guarded(
         path.name,
         lambda: ControlNetModel.from_single_file(
-            str(path), config=str(folder), subfolder="controlnet", local_files_only=True, torch_dtype=dtype
+            source, config=str(folder), subfolder="controlnet", local_files_only=True, torch_dtype=dtype
         ),
     )
+
+
+def _sdxl_controlnet_state(path: Path, folder: Path, allow_pickle: bool) -> dict[str, Any]:
+    """An SDXL ControlNet's diffusers state dict: diffusers' own converter, plus the added (pooled text and size)
+    embedding `label_emb`, which that converter leaves out (diffusers 0.42), so that it would stay unloaded."""
+    from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
+
+    state = load_state_dict(path, allow_pickle)
+    config = json.loads((folder / "controlnet" / "config.json").read_text())
+    converted: dict[str, Any] = _guarded(path.name, lambda: convert_controlnet_checkpoint(state, config))
+    for hf, ldm in (("linear_1", "0.0"), ("linear_2", "0.2")):
+        for kind in ("weight", "bias"):
+            converted[f"add_embedding.{hf}.{kind}"] = state.get(f"{_CONTROL}label_emb.{ldm}.{kind}")
+    return converted

@@ -1,16 +1,23 @@
-"""Diffusers -> WebUI (original LDM) state-dict key layout, for SD 1.x-architecture models.
+"""Diffusers -> WebUI (original LDM / SGM) single-file key layout, for SD 1.x and SDXL models.
 
-Used to write checkpoints in the single-file layout users upload (`sample_models`); loading goes the
-other way through diffusers' own `from_single_file` converters.
+Used to write checkpoints in the single-file layout users upload (`sample_models`, the benchmarks' random
+models); loading goes the other way through diffusers' own `from_single_file` converters. The block layout
+(levels, layers per level, which levels have attention) is read from the diffusers state dict itself.
 """
 
 from __future__ import annotations
 
+import re
+
 import torch
+
+State = dict[str, torch.Tensor]
 
 _UNET_FIXED = {
     "time_embedding.linear_1.": "time_embed.0.",
     "time_embedding.linear_2.": "time_embed.2.",
+    "add_embedding.linear_1.": "label_emb.0.0.",  # SDXL's pooled-text + size embedding
+    "add_embedding.linear_2.": "label_emb.0.2.",
     "conv_in.": "input_blocks.0.0.",
     "conv_norm_out.": "out.0.",
     "conv_out.": "out.2.",
@@ -23,10 +30,30 @@ _RESNET = (
     ("time_emb_proj", "emb_layers.1"),
     ("conv_shortcut", "skip_connection"),
 )
+# HF CLIP text transformer -> OpenCLIP (SDXL's second text encoder); q, k and v are merged separately.
+_OPEN_CLIP = (
+    ("embeddings.token_embedding.", "token_embedding."),
+    ("embeddings.position_embedding.weight", "positional_embedding"),
+    ("final_layer_norm.", "ln_final."),
+    ("encoder.layers.", "transformer.resblocks."),
+    ("self_attn.out_proj.", "attn.out_proj."),
+    ("layer_norm1.", "ln_1."),
+    ("layer_norm2.", "ln_2."),
+    ("mlp.fc1.", "mlp.c_fc."),
+    ("mlp.fc2.", "mlp.c_proj."),
+)
+_QKV = re.compile(r"(.*)self_attn\.([qkv])_proj\.(weight|bias)")
 
 
-def _unet_prefixes(levels: int, layers: int) -> list[tuple[str, str]]:
-    """(diffusers prefix, LDM prefix) pairs of the UNet/ControlNet blocks."""
+def _count(state: State, prefix: str) -> int:
+    """How many numbered blocks `prefix{N}.` the state dict has."""
+    return len({key[len(prefix) :].split(".", 1)[0] for key in state if key.startswith(prefix)})
+
+
+def _unet_prefixes(state: State) -> list[tuple[str, str]]:
+    """(diffusers prefix, LDM prefix) pairs of the UNet/ControlNet blocks: SD 1.x (4 levels, attention in all
+    but the deepest) or SDXL (3 levels, none in the first), any number of transformer layers per block."""
+    levels, layers = _count(state, "down_blocks."), _count(state, "down_blocks.0.resnets.")
     pairs: list[tuple[str, str]] = []
     for i in range(levels):
         for j in range(layers):
@@ -37,8 +64,8 @@ def _unet_prefixes(levels: int, layers: int) -> list[tuple[str, str]]:
         for j in range(layers + 1):
             pairs.append((f"up_blocks.{i}.resnets.{j}.", f"output_blocks.{(layers + 1) * i + j}.0."))
             pairs.append((f"up_blocks.{i}.attentions.{j}.", f"output_blocks.{(layers + 1) * i + j}.1."))
-        if i < levels - 1:
-            has_attention = i > 0
+        if i < levels - 1:  # the upsampler follows the level's last resnet and, if any, its attention
+            has_attention = any(key.startswith(f"up_blocks.{i}.attentions.") for key in state)
             pairs.append(
                 (
                     f"up_blocks.{i}.upsamplers.0.",
@@ -67,14 +94,15 @@ def _convert_unet_key(key: str, prefixes: list[tuple[str, str]]) -> str:
     raise KeyError(f"no LDM name for UNet key {key}")
 
 
-def unet_to_ldm(state: dict[str, torch.Tensor], levels: int, layers: int) -> dict[str, torch.Tensor]:
-    prefixes = _unet_prefixes(levels, layers)
+def unet_to_ldm(state: State) -> State:
+    prefixes = _unet_prefixes(state)
     return {_convert_unet_key(k, prefixes): v for k, v in state.items()}
 
 
-def controlnet_to_ldm(state: dict[str, torch.Tensor], levels: int, layers: int) -> dict[str, torch.Tensor]:
-    prefixes = _unet_prefixes(levels, layers)
-    out: dict[str, torch.Tensor] = {}
+def controlnet_to_ldm(state: State) -> State:
+    """A ControlNet (SD 1.x or SDXL) in the WebUI layout, under `control_model.`."""
+    prefixes = _unet_prefixes(state)
+    out: State = {}
     for key, value in state.items():
         if key.startswith("controlnet_down_blocks."):
             index, rest = key[len("controlnet_down_blocks.") :].split(".", 1)
@@ -94,7 +122,8 @@ def controlnet_to_ldm(state: dict[str, torch.Tensor], levels: int, layers: int) 
     return out
 
 
-def vae_to_ldm(state: dict[str, torch.Tensor], levels: int, layers: int) -> dict[str, torch.Tensor]:
+def vae_to_ldm(state: State) -> State:
+    levels, layers = _count(state, "encoder.down_blocks."), _count(state, "encoder.down_blocks.0.resnets.")
     pairs: list[tuple[str, str]] = [
         ("encoder.conv_norm_out.", "encoder.norm_out."),
         ("decoder.conv_norm_out.", "decoder.norm_out."),
@@ -119,7 +148,7 @@ def vae_to_ldm(state: dict[str, torch.Tensor], levels: int, layers: int) -> dict
         "to_v.": "v.",
         "to_out.0.": "proj_out.",
     }
-    out: dict[str, torch.Tensor] = {}
+    out: State = {}
     for key, value in state.items():
         name = key
         for hf, ldm in pairs:
@@ -139,9 +168,7 @@ def vae_to_ldm(state: dict[str, torch.Tensor], levels: int, layers: int) -> dict
     return out
 
 
-def clip_to_ldm(
-    state: dict[str, torch.Tensor], prefix: str = "cond_stage_model.transformer."
-) -> dict[str, torch.Tensor]:
+def clip_to_ldm(state: State, prefix: str = "cond_stage_model.transformer.") -> State:
     """transformers >= 5 saves CLIPTextModel keys without `text_model.`; the WebUI layout keeps it."""
     out = {}
     for key, value in state.items():
@@ -150,16 +177,37 @@ def clip_to_ldm(
     return out
 
 
-def checkpoint_to_ldm(
-    unet: dict[str, torch.Tensor],
-    vae: dict[str, torch.Tensor],
-    text: dict[str, torch.Tensor],
-    levels: int,
-    layers: int,
-) -> dict[str, torch.Tensor]:
-    """A whole SD 1.x checkpoint (UNet, VAE, CLIP text encoder) in the WebUI single-file layout."""
+def open_clip_to_ldm(state: State, prefix: str = "conditioner.embedders.1.model.") -> State:
+    """A CLIPTextModelWithProjection in the OpenCLIP layout of SDXL's second text encoder: q, k and v in one
+    `in_proj` tensor, the projection as a plain (width, projection) matrix, the transpose of the Linear's."""
+    out: State = {}
+    for key, value in state.items():
+        name = key.removeprefix("text_model.")
+        if name == "text_projection.weight":
+            out[prefix + "text_projection"] = value.T.contiguous()
+            continue
+        qkv = _QKV.fullmatch(name)
+        if qkv:
+            if qkv[2] != "q":
+                continue
+            value = torch.cat([state[key.replace("q_proj", f"{p}_proj")] for p in "qkv"])
+            name = f"{qkv[1]}attn.in_proj_{qkv[3]}"
+        for hf, ldm in _OPEN_CLIP:
+            name = name.replace(hf, ldm)
+        out[prefix + name] = value
+    return out
+
+
+def checkpoint_to_ldm(unet: State, vae: State, text: State, text_2: State | None = None) -> State:
+    """A whole checkpoint in the WebUI single-file layout: SD 1.x (UNet, VAE, CLIP text encoder) or, with a
+    second text encoder (a CLIPTextModelWithProjection), SDXL in the SGM layout."""
+    texts = (
+        clip_to_ldm(text)
+        if text_2 is None
+        else {**clip_to_ldm(text, "conditioner.embedders.0.transformer."), **open_clip_to_ldm(text_2)}
+    )
     return {
-        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(unet, levels, layers).items()},
-        **{"first_stage_model." + k: v for k, v in vae_to_ldm(vae, levels, layers).items()},
-        **clip_to_ldm(text),
+        **{"model.diffusion_model." + k: v for k, v in unet_to_ldm(unet).items()},
+        **{"first_stage_model." + k: v for k, v in vae_to_ldm(vae).items()},
+        **texts,
     }

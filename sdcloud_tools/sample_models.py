@@ -2,7 +2,8 @@
 
 The checkpoint has the SD 1.5 architecture (4 UNet levels, 2 layers each, CLIP text encoder with the
 real 49408-token vocabulary) at tiny widths, so it goes through exactly the loading and generation code
-of a real model and a 64x64 image takes well under a second on a CPU.
+of a real model and a 64x64 image takes well under a second on a CPU. `write_sdxl_sample_models` writes
+an SDXL-architecture checkpoint and ControlNet the same way.
 """
 
 from __future__ import annotations
@@ -52,6 +53,38 @@ TEXT_CONFIG: dict[str, Any] = {
     "max_position_embeddings": 77,
     "hidden_act": "quick_gelu",
 }
+# SDXL at tiny widths: 3 UNet levels, no attention in the first, 1/2/3 transformer layers in the others (the
+# shipped config has 1/2/10); the UNet's context is both text encoders' widths together. What the loader does
+# not read from the file stays as shipped: 32 norm groups, 64-wide attention heads (one head below 64), the
+# 256-wide size embeddings and the activations. The text encoders' widths must differ: diffusers picks
+# the first encoder's weights for the second when their widths match.
+XL_TEXT_CONFIG: dict[str, Any] = {**TEXT_CONFIG, "num_hidden_layers": 2}
+XL_TEXT_2_CONFIG: dict[str, Any] = {
+    **XL_TEXT_CONFIG,
+    "hidden_size": 2 * TEXT_WIDTH,
+    "intermediate_size": 4 * TEXT_WIDTH,
+    "projection_dim": 48,
+    "hidden_act": "gelu",
+}
+XL_UNET_CONFIG: dict[str, Any] = {
+    "block_out_channels": [WIDTH, 2 * WIDTH, 2 * WIDTH],
+    "layers_per_block": LAYERS,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    "transformer_layers_per_block": [1, 2, 3],
+    "cross_attention_dim": XL_TEXT_CONFIG["hidden_size"] + XL_TEXT_2_CONFIG["hidden_size"],
+    "attention_head_dim": [1, 1, 1],
+    "use_linear_projection": True,
+    "addition_embed_type": "text_time",
+    "addition_time_embed_dim": 256,
+    "projection_class_embeddings_input_dim": XL_TEXT_2_CONFIG["projection_dim"] + 6 * 256,
+    "norm_num_groups": 32,
+    "sample_size": 8,
+}
+XL_REGISTRATION: dict[str, tuple[str, str]] = {
+    "checkpoint": ("checkpoint", "tiny-sdxl"),
+    "controlnet": ("controlnet", "tiny-sdxl-controlnet"),
+}
 # Annotators: the openpose networks at tiny widths (the loader reads widths from the file).
 OPENPOSE_WIDTH = 8
 
@@ -97,6 +130,22 @@ def _components(generator: torch.Generator) -> tuple[Any, Any, Any]:
     for module in (unet, vae, text):
         _randomize(module, generator)
     return unet, vae, text
+
+
+def sdxl_components(generator: torch.Generator | None = None) -> tuple[Any, Any, Any, Any]:
+    """The tiny SDXL's UNet, VAE (SD 1.5's sample VAE architecture, as in SDXL) and two text encoders; random
+    weights from `generator` if given, else as the constructors initialise them."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    unet: Any = UNet2DConditionModel(**XL_UNET_CONFIG)
+    vae: Any = AutoencoderKL(**VAE_CONFIG)
+    text: Any = CLIPTextModel(CLIPTextConfig(**XL_TEXT_CONFIG))
+    text_2: Any = CLIPTextModelWithProjection(CLIPTextConfig(**XL_TEXT_2_CONFIG))
+    if generator is not None:
+        for module in (unet, vae, text, text_2):
+            _randomize(module, generator)
+    return unet, vae, text, text_2
 
 
 def _kohya_lora(unet: torch.nn.Module, text: torch.nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -154,8 +203,9 @@ def _openpose_weights(kind: str, generator: torch.Generator) -> dict[str, torch.
     return tensors
 
 
-def _save_checkpoint(path: Path, unet: Any, vae: Any, text: Any) -> Path:
-    return _save(path, checkpoint_to_ldm(unet.state_dict(), vae.state_dict(), text.state_dict(), LEVELS, LAYERS))
+def _save_checkpoint(path: Path, *modules: Any) -> Path:
+    """UNet, VAE and text encoder(s) (SD 1.5: one, SDXL: two) as one checkpoint in the WebUI layout."""
+    return _save(path, checkpoint_to_ldm(*(module.state_dict() for module in modules)))
 
 
 def write_checkpoint(path: Path, seed: int) -> Path:
@@ -189,12 +239,10 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
 
     controlnet = ControlNetModel.from_unet(unet)
     _randomize(controlnet, generator, scale=0.5)
-    paths["controlnet"] = _save(
-        directory / "tiny-controlnet.safetensors", controlnet_to_ldm(controlnet.state_dict(), LEVELS, LAYERS)
-    )
+    paths["controlnet"] = _save(directory / "tiny-controlnet.safetensors", controlnet_to_ldm(controlnet.state_dict()))
 
     _, other_vae, _ = _components(generator)
-    paths["vae"] = _save(directory / "tiny-vae.safetensors", vae_to_ldm(other_vae.state_dict(), LEVELS, LAYERS))
+    paths["vae"] = _save(directory / "tiny-vae.safetensors", vae_to_ldm(other_vae.state_dict()))
     paths["lora"] = _save(
         directory / "tiny-lora.safetensors",
         _kohya_lora(unet, text, generator),
@@ -211,6 +259,22 @@ def write_sample_models(directory: Path) -> dict[str, Path]:
     paths["upscaler"] = _save(directory / "tiny-esrgan.safetensors", _esrgan(generator))
     (directory / "sample_models.json").write_text(json.dumps({k: v.name for k, v in paths.items()}, indent=2))
     return paths
+
+
+def write_sdxl_sample_models(directory: Path) -> dict[str, Path]:
+    """The tiny SDXL checkpoint and a ControlNet for it (keys: checkpoint, controlnet; see XL_REGISTRATION)."""
+    from diffusers import ControlNetModel
+
+    directory.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(_SEED)
+    torch.manual_seed(_SEED)
+    unet, vae, text, text_2 = sdxl_components(generator)
+    controlnet = ControlNetModel.from_unet(unet)
+    _randomize(controlnet, generator, scale=0.5)
+    return {
+        "checkpoint": _save_checkpoint(directory / "tiny-sdxl.safetensors", unet, vae, text, text_2),
+        "controlnet": _save(directory / "tiny-sdxl-controlnet.safetensors", controlnet_to_ldm(controlnet.state_dict())),
+    }
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """The whole path on a GPU: REST API -> SageMaker async emulator -> inference container -> S3 -> SNS/SQS ->
 notifier, on the local stack (`sdcloud local up`'s `LocalStack`, in this process), with full-size
-random-weight SD 1.5 models uploaded through the API.
+random-weight SD 1.5 or SDXL models uploaded through the API.
 
-    python -m sdcloud_tools.benchmarks.e2e --out DIR [--device cuda] [--queued 20]
-    python -m sdcloud_tools.benchmarks.e2e --out DIR --smoke      # tiny models on the CPU: checks the script
+    python -m sdcloud_tools.benchmarks.e2e --out DIR [--arch sd15|sdxl] [--device cuda] [--queued 20]
+    python -m sdcloud_tools.benchmarks.e2e --out DIR [--arch sdxl] --smoke   # tiny models on the CPU
 
-Phases: upload the checkpoint (2 GB) and a ControlNet (0.7 GB) in the WebUI layout; one job of each kind
+Phases: upload the checkpoint (SD 1.5: 2.1 GB, SDXL: 6.9 GB) and a ControlNet (0.7 GB, 2.5 GB) in the
+WebUI layout, at 512 or 1024 pixels; one job of each kind
 (txt2img, img2img, txt2img with two ControlNet units) while the container loads and builds its compiled
 artifacts, then a wait for the builds; the same jobs again, one at a time, each timed from submit to
 `succeeded` as the user sees it (polling the API) against the container's own time for it (its manifest's
@@ -28,9 +29,19 @@ from typing import Any
 
 import torch
 
-from sdcloud_tools.benchmarks.models import control_image, write_sd15_checkpoint, write_sd15_controlnet
+from sdcloud_tools.benchmarks.models import (
+    control_image,
+    write_sd15_checkpoint,
+    write_sd15_controlnet,
+    write_sdxl_checkpoint,
+    write_sdxl_controlnet,
+)
 
 ENDPOINT = "bench"
+WRITERS = {
+    "sd15": (write_sd15_checkpoint, write_sd15_controlnet),
+    "sdxl": (write_sdxl_checkpoint, write_sdxl_controlnet),
+}
 
 
 def png(image: Any) -> str:
@@ -127,32 +138,43 @@ def wait_for_builds(artifacts: Path, timeout: float) -> float:
     return time.time() - started
 
 
+def model_files(arch: str, models: Path, device: str, smoke: bool) -> dict[str, Path]:
+    """The checkpoint and ControlNet to upload: full-size random ones, or the tiny samples for `smoke`."""
+    if smoke:
+        from sdcloud_tools.sample_models import write_sample_models, write_sdxl_sample_models
+
+        paths = (write_sdxl_sample_models if arch == "sdxl" else write_sample_models)(models)
+        return {"checkpoint": paths["checkpoint"], "controlnet": paths["controlnet"]}
+    checkpoint, controlnet = WRITERS[arch]
+    return {
+        "checkpoint": checkpoint(models / f"random-{arch}.safetensors", device),
+        "controlnet": controlnet(models / f"random-{arch}-controlnet.safetensors", device),
+    }
+
+
 def run(
-    out: Path, device: str, size: int, steps: int, queued: int, smoke: bool, builds_wait: float = 150.0
+    out: Path,
+    arch: str,
+    device: str,
+    size: int,
+    steps: int,
+    queued: int,
+    smoke: bool,
+    builds_wait: float = 150.0,
 ) -> dict[str, Any]:
     import boto3
 
     from sdcloud.local.stack import LocalStack
     from sdcloud_client import SdCloudClient
 
-    report: dict[str, Any] = {"device": torch.cuda.get_device_name(0) if device == "cuda" else device}
+    report: dict[str, Any] = {"arch": arch, "device": torch.cuda.get_device_name(0) if device == "cuda" else device}
     process_start = time.time()
     stack = LocalStack(port=0, device=device).start()
     report["stack_up_s"] = time.time() - process_start
     try:
         admin = SdCloudClient(stack.api_url, stack.api_key)
         user = SdCloudClient(stack.api_url, admin.create_user("bench", "user")["api_key"])
-        models = stack.workdir / "bench-models"
-        if smoke:
-            from sdcloud_tools.sample_models import write_sample_models
-
-            paths = write_sample_models(models)
-            files = {"checkpoint": paths["checkpoint"], "controlnet": paths["controlnet"]}
-        else:
-            files = {
-                "checkpoint": write_sd15_checkpoint(models / "random-sd15.safetensors", device),
-                "controlnet": write_sd15_controlnet(models / "random-sd15-controlnet.safetensors", device),
-            }
+        files = model_files(arch, stack.workdir / "bench-models", device, smoke)
         names, started = {}, time.time()
         for kind, path in files.items():
             names[kind] = str(user.upload_model(path, path.stem, kind)["name"])
@@ -212,8 +234,9 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--arch", choices=sorted(WRITERS), default="sd15")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--size", type=int, help="image width and height (default: SD 1.5 512, SDXL 1024)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--queued", type=int, default=20)
     parser.add_argument("--builds-wait", type=float, default=150.0, help="at most this long for the artifact builds")
@@ -221,9 +244,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
+    size = args.size or (1024 if args.arch == "sdxl" else 512)
     if args.smoke:
-        args.device, args.size, args.steps, args.queued = "cpu", 64, 2, 3
-    run(args.out, args.device, args.size, args.steps, args.queued, args.smoke, args.builds_wait)
+        args.device, size, args.steps, args.queued = "cpu", 64, 2, 3
+    run(args.out, args.arch, args.device, size, args.steps, args.queued, args.smoke, args.builds_wait)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ _TINY_XL: dict[str, dict[str, Any]] = {
 
 def _sdxl() -> dict[str, dict[str, Any]]:
     """SDXL's architecture as the container loads it (`inference_image/configs/sdxl`)."""
-    folder = Path(__file__).parents[1] / "configs" / "sdxl"
+    folder = Path(__file__).parents[2] / "inference_image" / "configs" / "sdxl"
 
     def read(name: str) -> dict[str, Any]:
         config = json.loads((folder / name / "config.json").read_text())
@@ -245,33 +245,60 @@ def _save(tensors: dict[str, torch.Tensor], path: Path) -> Path:
     return path
 
 
-def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
-    """A 2 GB fp16 SD 1.5-architecture checkpoint with random weights in the WebUI single-file layout
-    (what users upload), for measuring a start from local disk through the container's loader."""
+def checkpoint_modules(cfg: dict[str, dict[str, Any]]) -> list[Any]:
+    """UNet, VAE and text encoder(s) of `cfg`'s architecture (SDXL's if it has a `text_2`) with the real
+    49408-token vocabulary, on the current default device."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+    modules: list[Any] = [
+        UNet2DConditionModel(**cfg["unet"]),
+        AutoencoderKL(**cfg["vae"]),
+        CLIPTextModel(CLIPTextConfig(vocab_size=49408, **cfg["text"])),
+    ]
+    if "text_2" in cfg:
+        modules.append(CLIPTextModelWithProjection(CLIPTextConfig(vocab_size=49408, **cfg["text_2"])))
+    return modules
+
+
+def _write_checkpoint(path: Path, cfg: dict[str, dict[str, Any]], device: str, seed: int) -> Path:
+    """An fp16 checkpoint of `cfg`'s architecture with random weights in the WebUI single-file layout (what
+    users upload), for measuring a start through the container's loader."""
     from sdcloud_tools.ldm_layout import checkpoint_to_ldm
 
     torch.manual_seed(seed)
     with torch.device(device):
-        unet: Any = UNet2DConditionModel(**_SD15["unet"])
-        vae: Any = AutoencoderKL(**_SD15["vae"])
-        text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, **_SD15["text"]))
-    return _save(
-        checkpoint_to_ldm(_half(unet.state_dict()), _half(vae.state_dict()), _half(text.state_dict()), 4, 2), path
-    )
+        modules = checkpoint_modules(cfg)
+    return _save(checkpoint_to_ldm(*(_half(m.state_dict()) for m in modules)), path)
 
 
-def write_sd15_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Path:
-    """A 0.7 GB fp16 SD 1.5 ControlNet with random weights in the WebUI layout (`control_model.*`)."""
+def _write_controlnet(path: Path, cfg: dict[str, dict[str, Any]], device: str, seed: int) -> Path:
+    """An fp16 ControlNet for `cfg`'s UNet with random weights in the WebUI layout (`control_model.*`)."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     from sdcloud_tools.ldm_layout import controlnet_to_ldm
 
     torch.manual_seed(seed)
     with torch.device(device):
-        net = _random_controlnet(
-            ControlNetModel.from_unet(UNet2DConditionModel(**_SD15["unet"]), **_SD15["controlnet"])
-        )
-    return _save(controlnet_to_ldm(_half(net.state_dict()), 4, 2), path)
+        net = _random_controlnet(ControlNetModel.from_unet(UNet2DConditionModel(**cfg["unet"]), **cfg["controlnet"]))
+    return _save(controlnet_to_ldm(_half(net.state_dict())), path)
+
+
+def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
+    """A 2.1 GB SD 1.5-architecture checkpoint (UNet, VAE, CLIP text encoder)."""
+    return _write_checkpoint(path, _SD15, device, seed)
+
+
+def write_sd15_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Path:
+    """A 0.7 GB SD 1.5 ControlNet."""
+    return _write_controlnet(path, _SD15, device, seed)
+
+
+def write_sdxl_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
+    """A 6.9 GB SDXL-architecture checkpoint (UNet, VAE, CLIP ViT-L and OpenCLIP ViT-bigG text encoders)."""
+    return _write_checkpoint(path, _sdxl(), device, seed)
+
+
+def write_sdxl_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Path:
+    """A 2.5 GB SDXL ControlNet (`configs/sdxl/controlnet`'s architecture)."""
+    return _write_controlnet(path, _sdxl(), device, seed)
