@@ -35,7 +35,7 @@ import torch
 from inference_image.fast import FastRunner
 from sdcloud_tools.benchmarks.build_phase import build_artifacts
 from sdcloud_tools.benchmarks.harness import START, Bench, Row, environment, print_table, psnr, time_left
-from sdcloud_tools.benchmarks.models import write_sd15_checkpoint
+from sdcloud_tools.benchmarks.models import write_checkpoint
 from sdcloud_tools.benchmarks.variants import PEER, Setup, make_plan
 from sdcloud_tools.benchmarks.warm import run_warm
 
@@ -52,14 +52,15 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
     def save() -> None:
         (out / "main.json").write_text(json.dumps({**report, "rows": [asdict(r) for r in rows]}, indent=1))
 
-    # the warm phase's checkpoint (SD 1.5 only; BENCH_NO_CHECKPOINT=1 when no warm phase follows)
-    checkpoint = not setup.xl and not os.environ.get("BENCH_NO_CHECKPOINT")
-    if checkpoint and setup.arch == "sd15":
-        write_sd15_checkpoint(work / "checkpoint.safetensors", setup.device)
+    # the warm phase's checkpoint (BENCH_NO_CHECKPOINT=1 when no warm phase follows)
+    checkpoint = not os.environ.get("BENCH_NO_CHECKPOINT")
+    if checkpoint and setup.arch in ("sd15", "sdxl"):
+        write_checkpoint(work / "checkpoint.safetensors", setup.arch, setup.device)
     elif checkpoint:
-        from sdcloud_tools.sample_models import write_sample_models
+        from sdcloud_tools.sample_models import write_sample_models, write_sdxl_sample_models
 
-        write_sample_models(work / "samples")["checkpoint"].replace(work / "checkpoint.safetensors")
+        samples = (write_sdxl_sample_models if setup.xl else write_sample_models)(work / "samples")
+        samples["checkpoint"].replace(work / "checkpoint.safetensors")
     report.update(build_artifacts(setup, bench, work, plan, checkpoint))
     print(f"artifacts built in {report['build_all_s']:.1f} s; failures: {report['build_failures']}", flush=True)
     save()

@@ -29,19 +29,9 @@ from typing import Any
 
 import torch
 
-from sdcloud_tools.benchmarks.models import (
-    control_image,
-    write_sd15_checkpoint,
-    write_sd15_controlnet,
-    write_sdxl_checkpoint,
-    write_sdxl_controlnet,
-)
+from sdcloud_tools.benchmarks.models import control_image, write_checkpoint, write_controlnet
 
 ENDPOINT = "bench"
-WRITERS = {
-    "sd15": (write_sd15_checkpoint, write_sd15_controlnet),
-    "sdxl": (write_sdxl_checkpoint, write_sdxl_controlnet),
-}
 
 
 def png(image: Any) -> str:
@@ -145,10 +135,9 @@ def model_files(arch: str, models: Path, device: str, smoke: bool) -> dict[str, 
 
         paths = (write_sdxl_sample_models if arch == "sdxl" else write_sample_models)(models)
         return {"checkpoint": paths["checkpoint"], "controlnet": paths["controlnet"]}
-    checkpoint, controlnet = WRITERS[arch]
     return {
-        "checkpoint": checkpoint(models / f"random-{arch}.safetensors", device),
-        "controlnet": controlnet(models / f"random-{arch}-controlnet.safetensors", device),
+        "checkpoint": write_checkpoint(models / f"random-{arch}.safetensors", arch, device),
+        "controlnet": write_controlnet(models / f"random-{arch}-controlnet.safetensors", arch, device),
     }
 
 
@@ -234,7 +223,7 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--arch", choices=sorted(WRITERS), default="sd15")
+    parser.add_argument("--arch", choices=["sd15", "sdxl"], default="sd15")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--size", type=int, help="image width and height (default: SD 1.5 512, SDXL 1024)")
     parser.add_argument("--steps", type=int, default=30)

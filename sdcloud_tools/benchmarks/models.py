@@ -104,7 +104,9 @@ _TINY_XL: dict[str, dict[str, Any]] = {
 
 def _sdxl() -> dict[str, dict[str, Any]]:
     """SDXL's architecture as the container loads it (`inference_image/configs/sdxl`)."""
-    folder = Path(__file__).parents[2] / "inference_image" / "configs" / "sdxl"
+    from inference_image.checkpoints import CONFIGS
+
+    folder = CONFIGS / "sdxl"
 
     def read(name: str) -> dict[str, Any]:
         config = json.loads((folder / name / "config.json").read_text())
@@ -261,44 +263,31 @@ def checkpoint_modules(cfg: dict[str, dict[str, Any]]) -> list[Any]:
     return modules
 
 
-def _write_checkpoint(path: Path, cfg: dict[str, dict[str, Any]], device: str, seed: int) -> Path:
-    """An fp16 checkpoint of `cfg`'s architecture with random weights in the WebUI single-file layout (what
-    users upload), for measuring a start through the container's loader."""
+def full_size(arch: str) -> dict[str, dict[str, Any]]:
+    """The configs of a full-size architecture, "sd15" or "sdxl"."""
+    return _SD15 if arch == "sd15" else _sdxl()
+
+
+def write_checkpoint(path: Path, arch: str, device: str = "cuda", seed: int = 0) -> Path:
+    """An fp16 checkpoint of a full-size architecture with random weights in the WebUI single-file layout (what
+    users upload; SD 1.5 2.1 GB, SDXL 6.9 GB), for measuring a start through the container's loader."""
     from sdcloud_tools.ldm_layout import checkpoint_to_ldm
 
     torch.manual_seed(seed)
     with torch.device(device):
-        modules = checkpoint_modules(cfg)
+        modules = checkpoint_modules(full_size(arch))
     return _save(checkpoint_to_ldm(*(_half(m.state_dict()) for m in modules)), path)
 
 
-def _write_controlnet(path: Path, cfg: dict[str, dict[str, Any]], device: str, seed: int) -> Path:
-    """An fp16 ControlNet for `cfg`'s UNet with random weights in the WebUI layout (`control_model.*`)."""
+def write_controlnet(path: Path, arch: str, device: str = "cuda", seed: int = 1) -> Path:
+    """An fp16 ControlNet for a full-size architecture's UNet with random weights in the WebUI layout
+    (`control_model.*`; SD 1.5 0.7 GB, SDXL 2.5 GB)."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     from sdcloud_tools.ldm_layout import controlnet_to_ldm
 
+    cfg = full_size(arch)
     torch.manual_seed(seed)
     with torch.device(device):
         net = _random_controlnet(ControlNetModel.from_unet(UNet2DConditionModel(**cfg["unet"]), **cfg["controlnet"]))
     return _save(controlnet_to_ldm(_half(net.state_dict())), path)
-
-
-def write_sd15_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
-    """A 2.1 GB SD 1.5-architecture checkpoint (UNet, VAE, CLIP text encoder)."""
-    return _write_checkpoint(path, _SD15, device, seed)
-
-
-def write_sd15_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Path:
-    """A 0.7 GB SD 1.5 ControlNet."""
-    return _write_controlnet(path, _SD15, device, seed)
-
-
-def write_sdxl_checkpoint(path: Path, device: str = "cuda", seed: int = 0) -> Path:
-    """A 6.9 GB SDXL-architecture checkpoint (UNet, VAE, CLIP ViT-L and OpenCLIP ViT-bigG text encoders)."""
-    return _write_checkpoint(path, _sdxl(), device, seed)
-
-
-def write_sdxl_controlnet(path: Path, device: str = "cuda", seed: int = 1) -> Path:
-    """A 2.5 GB SDXL ControlNet (`configs/sdxl/controlnet`'s architecture)."""
-    return _write_controlnet(path, _sdxl(), device, seed)

@@ -3,7 +3,7 @@
 #   bash sdcloud_tools/benchmarks/run_on_device.sh MAIN_TIMEOUT WARM_TIMEOUT [bench main arguments...]
 # e.g. `... 590 0 --arch sdxl --variants torch-compile,compiled --levers compiled-cudnn,compiled-vae32`.
 # $WHEELS (default .gpu/wheels) holds what the GPU image lacks (diffusers, open-clip-torch, the server's
-# packages). The warm phase (SD 1.5 only) runs when WARM_TIMEOUT is not 0; the server's cold start is
+# packages). The warm phase (of the same --arch) runs when WARM_TIMEOUT is not 0; the server's cold start is
 # measured by cold_start.sh.
 set -u
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error DIFFUSERS_VERBOSITY=error
@@ -23,6 +23,9 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu -
 
 main_timeout=$1 warm_timeout=$2
 shift 2
+arch=sd15
+previous=
+for arg in "$@"; do [ "$previous" = --arch ] && arch=$arg; previous=$arg; done
 if [ "$main_timeout" != 0 ]; then
   BENCH_PROCESS_START=$(date +%s.%N) BENCH_DEADLINE_S=$((main_timeout - 25)) timeout "$main_timeout" \
     python3 -m sdcloud_tools.benchmarks.bench main --out "$OUT" --work "$WORK" "$@" 2>&1 \
@@ -34,5 +37,5 @@ fi
 # A fresh process; drop the page cache where allowed, so the checkpoint is read from disk
 sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null && echo "page cache dropped" | tee -a "$OUT/env.txt"
 # (with the container's own Inductor settings: the compile-thread cap above is for the builds of `main`)
-BENCH_PROCESS_START=$(date +%s.%N) timeout "$warm_timeout" env -u TORCHINDUCTOR_COMPILE_THREADS python3 -m sdcloud_tools.benchmarks.bench warm --out "$OUT" \
+BENCH_PROCESS_START=$(date +%s.%N) timeout "$warm_timeout" env -u TORCHINDUCTOR_COMPILE_THREADS python3 -m sdcloud_tools.benchmarks.bench warm --arch "$arch" --out "$OUT" \
   --work "$WORK" 2>&1 | grep -v -E "safety checker|float32|deprecat" | tee "$OUT/warm.log"
