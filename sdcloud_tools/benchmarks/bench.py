@@ -38,11 +38,14 @@ from sdcloud_tools.benchmarks.harness import START, Bench, Row, environment, pri
 from sdcloud_tools.benchmarks.models import write_checkpoint
 from sdcloud_tools.benchmarks.variants import PEER, Setup, make_plan
 from sdcloud_tools.benchmarks.warm import run_warm
+from sdcloud_tools.benchmarks.watchdog import Watchdog
 
 
 def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int]]) -> list[Row]:
     """`plan`: (variant, config, batch) in order; "plain" rows first, each other row compared with its plain one."""
     units = max((int(c[-1]) for _, c, _ in plan if c.startswith("cn")), default=0)
+    watchdog = Watchdog(out)
+    watchdog.mark("the pipelines")
     bench = Bench(setup, units)
     bench.build()
     rows: list[Row] = []
@@ -54,6 +57,7 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
 
     # the warm phase's checkpoint (BENCH_NO_CHECKPOINT=1 when no warm phase follows)
     checkpoint = not os.environ.get("BENCH_NO_CHECKPOINT")
+    watchdog.mark("the warm phase's checkpoint")
     if checkpoint and setup.arch in ("sd15", "sdxl"):
         write_checkpoint(work / "checkpoint.safetensors", setup.arch, setup.device)
     elif checkpoint:
@@ -61,7 +65,7 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
 
         samples = (write_sdxl_sample_models if setup.xl else write_sample_models)(work / "samples")
         samples["checkpoint"].replace(work / "checkpoint.safetensors")
-    report.update(build_artifacts(setup, bench, work, plan, checkpoint))
+    report.update(build_artifacts(setup, bench, work, plan, checkpoint, watchdog))
     print(f"artifacts built in {report['build_all_s']:.1f} s; failures: {report['build_failures']}", flush=True)
     save()
 
@@ -79,6 +83,7 @@ def run_main(setup: Setup, out: Path, work: Path, plan: list[tuple[str, str, int
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
             runner = FastRunner(setup.options(variant, work))
+        watchdog.mark(f"row {variant} {config} b{batch}")
         try:
             row, images = bench.measure(config, batch, variant, call_of(bench, variant, runner))
         except Exception as exc:  # keep the other rows of this run
