@@ -96,3 +96,21 @@ def test_sample_models_are_deterministic(tmp_path):
     assert {"checkpoint", "controlnet", "vae", "lora", "embedding"} <= set(first)
     for key in first:
         assert first[key].read_bytes() == second[key].read_bytes(), key
+
+
+def test_openpose_hands_found_are_drawn(pre, tmp_path, monkeypatch):
+    """Random weights find no hands, so this gives the detector a pose with one hand: controlnet_aux draws hands
+    with matplotlib's colours, which the inference extra must install (a job with hands failed without it)."""
+    from controlnet_aux.open_pose import BodyResult, Keypoint, OpenposeDetector, PoseResult
+
+    from sdcloud_tools.sample_models import write_sample_models
+
+    models = write_sample_models(tmp_path)
+    files = {"body_pose_model": models["openpose_body"], "hand_pose_model": models["openpose_hand"]}
+    hand = [Keypoint(0.2 + 0.03 * i, 0.2 + 0.025 * i) for i in range(21)]
+    pose = PoseResult(BodyResult([None] * 18, 0.0, 0), hand, None, None)
+    monkeypatch.setattr(OpenposeDetector, "detect_poses", lambda self, image, include_hand, include_face: [pose])
+    for module in ("openpose_hand", "openpose_full"):
+        drawn = np.asarray(pre.run(module, picture(), 64, -1, -1, files))
+        assert drawn.any(), module  # the hand's bones and joints on the black canvas
+    assert not np.asarray(pre.run("openpose", picture(), 64, -1, -1, files)).any()  # body only: nothing found
