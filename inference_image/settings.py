@@ -57,7 +57,8 @@ class InferenceSettings(BaseModel):
     fast_precision: Literal["default", "fp8"] = Field(
         "default",
         description="fp8: the UNet's linear layers in float8 (torchao dynamic quantization) on the compiled fast path; "
-        "changes the images slightly (RESULTS.md reports the PSNR) and takes no LoRA",
+        "changes the images slightly and takes no LoRA. Experimental: on an H200 every benchmark process that ran an "
+        "fp8 UNet stalled (sdcloud_tools/benchmarks/RESULTS.md, runs 14-16); leave it at default until that is found",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     preview_interval_s: float = Field(
