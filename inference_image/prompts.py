@@ -157,6 +157,18 @@ class Encoded:
     pooled: torch.Tensor | None = None
 
 
+def _emphasized(z: torch.Tensor, multipliers: list[float]) -> torch.Tensor:
+    """The WebUI's 'Original' emphasis: each token's states times its weight, then the whole scaled back to its
+    former mean. A chunk without weights is left as it is (the WebUI's ratio of two equal means is 1 but for
+    rounding), and so is one whose weighted mean is 0, where the WebUI's ratio is 0/0: NaN in every embedding."""
+    if all(m == 1.0 for m in multipliers):
+        return z
+    original_mean = z.mean()
+    z = z * torch.tensor(multipliers, device=z.device, dtype=z.dtype).reshape(1, -1, 1)
+    new_mean = z.mean()
+    return z * torch.where(new_mean == 0, torch.ones_like(new_mean), original_mean / new_mean)
+
+
 def encode_chunks(
     chunks: list[Chunk], encoder: Any, clip_skip: int, penultimate: bool = False, pooled: bool = False
 ) -> Encoded:
@@ -181,11 +193,7 @@ def encode_chunks(
             z = final_norm(out.hidden_states[-clip_skip])
         else:
             z = out.last_hidden_state
-        weights = torch.tensor(chunk.multipliers, device=device, dtype=z.dtype)
-        original_mean = z.mean()
-        z = z * weights.reshape(1, -1, 1)
-        z = z * (original_mean / z.mean())
-        outs.append(z)
+        outs.append(_emphasized(z, chunk.multipliers))
         if pooled and pooled_out is None:
             pooled_out = out.text_embeds if hasattr(out, "text_embeds") else out[0]
     return Encoded(torch.cat(outs, dim=1), pooled_out)

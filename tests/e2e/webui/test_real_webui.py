@@ -56,6 +56,20 @@ def _pick_exactly(page: Any, elem_id: str, option: str) -> None:
     exact.first.click()
 
 
+def _click_and_wait_for_the_event(page: Any, selector: str) -> None:
+    """Click, then wait until the queued event the click started has ended (gradio 3.41 runs it over a websocket
+    of its own that closes then). ControlNet's model refresh answers with the model the unit had at the click: a
+    pick made before that answer came back was reset to "None" (seen in make test on a loaded machine)."""
+    with page.expect_websocket() as opened:
+        page.locator(selector).click()
+    socket = opened.value
+    for _ in range(JOB_TIMEOUT_MS // 100):
+        if socket.is_closed():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the event of {selector} did not end")
+
+
 def _settings_file(webui: WebUI) -> Path:
     return webui.data / "user-config" / "sdcloud" / "webui.json"
 
@@ -324,7 +338,7 @@ def test_controlnet_units_go_to_the_cloud(webui: WebUI, stack: Stack, browser: A
             expect(page.locator(f"#{unit}_input_image canvas, #{unit}_input_image img").first).to_be_visible()
             page.locator(f"#{unit}_controlnet_enable_checkbox input").check()
             _pick_exactly(page, f"{unit}_controlnet_preprocessor_dropdown", module)
-            page.locator(f"#{unit}_controlnet_refresh_models").click()
+            _click_and_wait_for_the_event(page, f"#{unit}_controlnet_refresh_models")
             _choose(page, f"{unit}_controlnet_model_dropdown", f"{model} [cloud]")
         page.locator("#txt2img_controlnet_ControlNet-1_controlnet_control_mode_radio label",
                      has_text="My prompt is more important").click()

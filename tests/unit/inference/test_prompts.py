@@ -79,3 +79,30 @@ def test_tokenize_prompt_strips_lora_tags_and_weights_words(tokenizer):
     [chunk] = tokenize_prompt("a (cat:1.5) <lora:style:0.7>", tokenizer)
     assert chunk.tokens[:4] == [START, 320, 2368, END]
     assert chunk.multipliers[:3] == [1.0, 1.0, 1.5]
+
+
+def test_emphasis_scales_the_weighted_tokens_and_keeps_the_mean_like_the_webui():
+    import torch
+
+    from inference_image.prompts import _emphasized
+
+    torch.manual_seed(0)
+    z = torch.randn(1, 4, 8) + 0.5
+    weights = [1.0, 1.3, 1.0, 0.5]
+    scaled = z * torch.tensor(weights).reshape(1, -1, 1)
+    # modules/sd_emphasis.py, EmphasisOriginal.after_transformers
+    torch.testing.assert_close(_emphasized(z, weights), scaled * (z.mean() / scaled.mean()))
+    assert _emphasized(z, [1.0] * 4) is z
+
+
+def test_emphasis_of_a_chunk_whose_mean_is_zero_gives_no_nan():
+    """A final layer norm without learned bias (random weights) gives states of mean 0: the WebUI's ratio of means
+    is then 0/0, NaN in every embedding; the rounding of the mean decided whether a job got NaN."""
+    import torch
+
+    from inference_image.prompts import _emphasized
+
+    z = torch.tensor([[[1.0, -1.0], [2.0, -2.0]]])  # mean exactly 0, as is the weighted one
+    for weights in ([1.0, 1.0], [1.5, 1.0]):
+        assert torch.isfinite(_emphasized(z, weights)).all()
+    torch.testing.assert_close(_emphasized(z, [1.5, 1.0]), z * torch.tensor([1.5, 1.0]).reshape(1, -1, 1))
