@@ -1,4 +1,4 @@
-"""Lambda (EventBridge schedule, every 5 minutes): settle jobs past their deadline."""
+"""Lambda (EventBridge schedule, every 5 minutes): settle jobs past their deadline, queue lost webhooks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ logger = Logger()
 
 
 class SweepIncomplete(RuntimeError):
-    """Some jobs hit transient errors; they stay overdue and the next run retries them."""
+    """Some jobs hit transient errors; they stay overdue (or marked `announce`) and the next run retries them."""
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -21,5 +21,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcomes = {job_id: outcome.value for job_id, outcome in report.outcomes.items()}
     logger.info("sweep done", extra={"outcomes": outcomes, "errors": report.errors})
     if report.errors:
-        raise SweepIncomplete(f"{len(report.errors)} overdue job(s) not settled: {report.errors}")
+        raise SweepIncomplete(f"{len(report.errors)} job(s) not settled or announced: {report.errors}")
     return {"outcomes": outcomes}

@@ -62,12 +62,12 @@ class AsyncFlow(Construct):
             "Sweeper",
             code=code,
             spec=SWEEPER,
-            description="sd-cloud overdue jobs: recover from S3 or fail",
+            description="sd-cloud overdue jobs: recover from S3 or fail; queue lost webhooks",
             environment=environment,
             dead_letter_queue=messaging.dead_letters,
             reserved_concurrency=1,  # one sweep at a time, however late the schedule runs
             permissions=[
-                query_indexes((jobs, "by_deadline")),
+                query_indexes((jobs, "by_deadline"), (jobs, "by_announce")),  # overdue jobs; the webhook outbox
                 on_tables(["GetItem", "UpdateItem"], jobs),
                 on_objects(["GetObject"], bucket, RESULT_PREFIXES),
                 list_keys(bucket),

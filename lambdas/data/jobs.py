@@ -19,6 +19,7 @@ from lambdas.data.tables import JOBS
 from lambdas.settings import settings
 
 PENDING = "1"
+ANNOUNCE = "1"  # a job with a webhook_url whose end is not yet queued (index `by_announce` once it has ended)
 PAGE_KEY = {"id", "owner", "created_at"}  # the LastEvaluatedKey of index by_owner
 MANIFEST_FIELDS = {"images", "image_kinds", "info", "infotexts", "parameters", "seeds", "timings"}
 ENDED_REMOVES = ("pending", "queue")  # the sparse index attributes of a job that has not ended
@@ -153,6 +154,19 @@ def queued_before(endpoint_name: str, started_at: str, limit: int) -> list[str]:
     return [str(item["id"]) for item in page["Items"]]
 
 
+def _query_up_to(limit: int, **query: Any) -> list[Item]:
+    """Up to `limit` items of one Query on an index, page after page."""
+    items: list[Item] = []
+    start: Item | None = None  # the index's LastEvaluatedKey
+    while len(items) < limit:
+        page = jobs_table().query(**query, Limit=limit - len(items), **({"ExclusiveStartKey": start} if start else {}))
+        items.extend(page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    return items
+
+
 def overdue_jobs(now: int, limit: int) -> list[JobRecord]:
     """Up to `limit` unfinished jobs whose deadline is at or before `now` (epoch s), earliest deadline first.
 
@@ -161,19 +175,33 @@ def overdue_jobs(now: int, limit: int) -> list[JobRecord]:
     """
     from boto3.dynamodb.conditions import Key
 
-    jobs: list[JobRecord] = []
-    start: Item | None = None  # index by_deadline's key holds the deadline, a number
-    while len(jobs) < limit:
-        query: dict[str, Any] = {
-            "IndexName": "by_deadline",
-            "KeyConditionExpression": Key("pending").eq(PENDING) & Key("deadline").lte(now),
-            "Limit": limit - len(jobs),
-        }
-        if start:
-            query["ExclusiveStartKey"] = start
-        page = jobs_table().query(**query)
-        jobs.extend(JobRecord.from_item(item) for item in page["Items"])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            break
-    return jobs
+    condition = Key("pending").eq(PENDING) & Key("deadline").lte(now)
+    return [JobRecord.from_item(item) for item in
+            _query_up_to(limit, IndexName="by_deadline", KeyConditionExpression=condition)]
+
+
+def unannounced_jobs(ended_by: str, limit: int) -> list[str]:
+    """The ids of up to `limit` ended jobs whose webhook is not yet queued and that ended at or before `ended_by`
+    (an ISO time as `now_iso` writes it), oldest end first.
+
+    A Query on the sparse `by_announce` index (`announce` and `completed_at`: only ended jobs still marked),
+    never a Scan; eventually consistent, so callers re-read each job before acting.
+    """
+    from boto3.dynamodb.conditions import Key
+
+    condition = Key("announce").eq(ANNOUNCE) & Key("completed_at").lte(ended_by)
+    items = _query_up_to(limit, IndexName="by_announce", KeyConditionExpression=condition, ProjectionExpression="id")
+    return [str(item["id"]) for item in items]
+
+
+def clear_announce(job_id: str) -> JobRecord | None:
+    """Drop the job's `announce` mark (its webhook is queued), taking it out of `by_announce`; None when the job
+    is gone."""
+    return conditional_update(
+        jobs_table(),
+        JobRecord,
+        Key={"id": job_id},
+        UpdateExpression="REMOVE #announce",
+        ConditionExpression="attribute_exists(id)",
+        ExpressionAttributeNames={"#announce": "announce"},
+    )

@@ -79,3 +79,6 @@ class JobRecord(Record):
     timings: Timings | None = None
     error: str | None = None  # why it failed
     webhook_url: str | None = None  # where its webhook goes when it ends (lambdas.logic.webhooks)
+    # "1" from creation on a job with a webhook_url until its end is queued on the webhook queue (the outbox: with
+    # `completed_at`, sparse index `by_announce` holds the ended jobs whose webhook is not yet queued).
+    announce: str | None = None

@@ -55,7 +55,9 @@ ENDPOINTS = TableSpec(
 
 # Jobs: newest first per owner; `pending` (present only while in_progress, sparse) + `deadline`
 # (epoch seconds) lets the sweeper query overdue jobs; `queue` (the endpoint, present only while in_progress,
-# sparse) + `started_at` gives a job's place in its endpoint's queue.
+# sparse) + `started_at` gives a job's place in its endpoint's queue; `announce` (present from creation on a job with
+# a webhook_url until its end is queued, sparse) + `completed_at` (set when it ends) lets the sweeper query the ended
+# jobs whose webhook was never queued (the outbox).
 JOBS = TableSpec(
     setting="jobs_table",
     key=Key("id"),
@@ -63,6 +65,7 @@ JOBS = TableSpec(
         Index("by_owner", Key("owner", "created_at")),
         Index("by_deadline", Key("pending", "deadline", sort_type="N")),
         Index("by_queue", Key("queue", "started_at")),
+        Index("by_announce", Key("announce", "completed_at")),
     ),
 )
 

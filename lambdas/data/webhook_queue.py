@@ -1,4 +1,5 @@
-"""The webhook queue: one message per ended job that has a webhook_url, read by the delivery function.
+"""The webhook queue: a message per ended job that has a webhook_url (at least one: `lambdas.logic.webhooks`),
+read by the delivery function.
 
 Body: `{"job_id": ..., "webhook_id": ...}`. The delivery reads the job when it sends, so every attempt carries
 the job as it is then (fresh image URLs), under the same webhook id.

@@ -15,7 +15,7 @@ from lambdas.data.job_signals import request_cancel
 from lambdas.errors import Conflict
 from lambdas.logic.caller import Caller
 from lambdas.logic.inferences import owned_job, to_inference
-from lambdas.logic.webhooks import announce_end
+from lambdas.logic.webhooks import announce_end_or_defer
 
 
 def _already_ended(job_id: str, status: str) -> Conflict:
@@ -33,5 +33,5 @@ def cancel(caller: Caller, job_id: str) -> InferenceResponse:
         if current.status == "cancelled":  # the container saw the marker and the notifier ended it first
             return InferenceResponse(inference=to_inference(current))
         raise _already_ended(job_id, current.status)
-    announce_end(job_id)
+    announce_end_or_defer(job_id)
     return InferenceResponse(inference=to_inference(cancelled))

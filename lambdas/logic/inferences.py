@@ -38,7 +38,7 @@ from lambdas.logic.endpoints import require_in_service
 from lambdas.logic.json_text import check_json_depth
 from lambdas.logic.model_resolution import resolve_models
 from lambdas.logic.progress import QueueView
-from lambdas.logic.webhooks import accept_webhook_url, announce_end
+from lambdas.logic.webhooks import accept_webhook_url, announce_end_or_defer
 from lambdas.settings import settings
 
 MAX_UPLOADED_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -86,7 +86,7 @@ def _invoke(job: JobRecord) -> JobRecord:
     except Conflict as refused:
         failed = jobs.mark_failed(job.id, refused.message)
         if failed:
-            announce_end(job.id)
+            announce_end_or_defer(job.id)
         return failed or job
     return jobs.record_invocation(job.id, invocation.output_location, invocation.failure_location) or job
 
@@ -96,6 +96,7 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
     job_id = uuid.uuid4().hex
     created_at = now_iso()
     webhook_url = accept_webhook_url(caller, request.webhook_url) if request.webhook_url else None
+    announce = jobs.ANNOUNCE if webhook_url else None  # its end goes on the webhook queue (lambdas.logic.webhooks)
     if request.payload_upload:
         if request.payload is not None:
             raise InvalidInput("send either payload or payload_upload: true, not both", field="payload")
@@ -103,6 +104,7 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
             id=job_id, owner=caller.name, task=request.task, endpoint_name=request.endpoint_name, status="created",
             created_at=created_at, input_key=s3_layout.input_key(job_id), payload_key=s3_layout.payload_key(job_id),
             pending=jobs.PENDING, deadline=_deadline(settings().presign_expiry_seconds), webhook_url=webhook_url,
+            announce=announce,
         ))
         upload_url = storage.presign_put(s3_layout.payload_key(job_id))
         return InferenceResponse(inference=to_inference(job), payload_upload_url=upload_url)
@@ -114,7 +116,7 @@ def submit(caller: Caller, request: CreateInferenceRequest) -> InferenceResponse
         id=job_id, owner=caller.name, task=request.task, endpoint_name=request.endpoint_name, status="in_progress",
         created_at=created_at, started_at=created_at, input_key=s3_layout.input_key(job_id), pending=jobs.PENDING,
         queue=request.endpoint_name, deadline=_deadline(settings().invocation_window_seconds), warnings=warnings,
-        webhook_url=webhook_url,
+        webhook_url=webhook_url, announce=announce,
     ))
     return InferenceResponse(inference=to_inference(_invoke(job)))
 

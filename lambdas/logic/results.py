@@ -18,7 +18,7 @@ from api_schema.jobs import CANCELLED, InferenceFailure, InferenceManifest
 from api_schema.validation_errors import as_text, problems
 from lambdas.data.jobs import get_job, mark_cancelled, mark_failed, mark_succeeded
 from lambdas.data.results_store import ResultTooLarge, S3Location, exists, read_text
-from lambdas.logic.webhooks import announce_end
+from lambdas.logic.webhooks import announce_end_or_defer
 
 MAX_ERROR_CHARS = 2000
 
@@ -30,6 +30,7 @@ class Outcome(str, Enum):
     UNCHANGED = "unchanged"  # the job is not in_progress (finished, deleted, unknown): nothing written
     IGNORED = "ignored"  # not an inference result (e.g. SageMaker's test notification)
     MALFORMED = "malformed"
+    ANNOUNCED = "announced"  # the sweeper queued the webhook of a job whose end was not queued when it ended
 
 
 def _is_in_progress(job_id: str) -> bool:
@@ -40,14 +41,14 @@ def _is_in_progress(job_id: str) -> bool:
 def _fail(job_id: str, error: str) -> Outcome:
     if not mark_failed(job_id, error[:MAX_ERROR_CHARS]):
         return Outcome.UNCHANGED
-    announce_end(job_id)
+    announce_end_or_defer(job_id)
     return Outcome.FAILED
 
 
 def _cancel(job_id: str) -> Outcome:
     if not mark_cancelled(job_id):
         return Outcome.UNCHANGED
-    announce_end(job_id)
+    announce_end_or_defer(job_id)
     return Outcome.CANCELLED
 
 
@@ -86,7 +87,7 @@ def settle_success(job_id: str, output: S3Location) -> Outcome:
         return _fail(job_id, manifest)
     if not mark_succeeded(job_id, manifest):
         return Outcome.UNCHANGED
-    announce_end(job_id)
+    announce_end_or_defer(job_id)
     return Outcome.SUCCEEDED
 
 

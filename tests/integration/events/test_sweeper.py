@@ -111,7 +111,7 @@ def test_a_transient_error_on_one_job_leaves_it_for_the_next_run_and_settles_the
             400,
             when=lambda params: '"x"' in params["body"].decode(),
         ),
-        pytest.raises(SweepIncomplete, match="1 overdue job"),
+        pytest.raises(SweepIncomplete, match=r"1 job\(s\) not settled"),
     ):
         handler({}, None)
 
@@ -163,7 +163,7 @@ def test_a_result_that_cannot_be_read_fails_the_job_an_hour_after_its_deadline(a
 
     with (
         aws_error(client("s3"), "HeadObject", "AccessDenied", 403, when=lambda _: True),
-        pytest.raises(SweepIncomplete, match="1 overdue job"),
+        pytest.raises(SweepIncomplete, match=r"1 job\(s\) not settled"),
     ):
         handler({}, None)
 

@@ -9,6 +9,7 @@ import time
 import boto3
 import pytest
 from async_flow_helpers import (
+    aws_error,
     failure_notification,
     publish,
     put_in_progress_job,
@@ -19,6 +20,7 @@ from async_flow_helpers import (
 
 from api_schema.jobs import CANCELLED, InferenceFailure
 from lambdas.data import webhook_secrets
+from lambdas.data.aws import client
 from lambdas.data.jobs import get_job, jobs_table, mark_cancelled
 from lambdas.functions import WEBHOOK_MAX_RECEIVES
 from lambdas.logic.webhook_delivery import DeliveryFailed, backoff_seconds, deliver, handle_message
@@ -51,6 +53,23 @@ def test_each_ending_of_a_job_with_a_webhook_url_is_announced_once(aws, run_noti
     run_notifier()
 
     assert webhook_messages(aws) == [{"job_id": "hooked", "webhook_id": "msg_hooked"}]
+
+
+def test_a_notification_whose_webhook_could_not_be_queued_is_acknowledged_and_left_to_the_sweeper(aws, run_notifier):
+    # Given: a job with a webhook_url, marked for the outbox as submit marks it, and SQS refusing the message
+    put_in_progress_job("unlucky")
+    with_webhook("unlucky")
+    jobs_table().update_item(Key={"id": "unlucky"}, UpdateExpression="SET announce = :a",
+                             ExpressionAttributeValues={":a": "1"})
+    publish(success_notification("unlucky", write_success("unlucky")))
+
+    with aws_error(client("sqs"), "SendMessage", "ServiceUnavailable", 503, when=lambda _: True):
+        _, failed = run_notifier()
+
+    # Then: the notification is done (a retry would find the job ended and announce nothing); the mark stays
+    job = get_job("unlucky")
+    assert failed == [] and job is not None and job.status == "succeeded" and job.announce == "1"
+    assert webhook_messages(aws) == []
 
 
 def test_a_cancel_is_announced_once_by_the_transition_that_ends_the_job(aws, run_notifier):
