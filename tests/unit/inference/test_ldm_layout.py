@@ -149,7 +149,7 @@ def test_full_size_layout_converts_back_through_diffusers_and_loads_with_the_shi
     from sdcloud_tools.benchmarks import models
 
     xl = arch == "sdxl"
-    cfg = models._sdxl() if xl else models._SD15
+    cfg = models.full_size(arch)
     with torch.device("meta"):
         modules = models.checkpoint_modules(cfg)
         net = ControlNetModel.from_unet(modules[0], **cfg["controlnet"])
