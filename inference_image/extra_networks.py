@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from inference_image.checkpoints import load_state_dict
-from inference_image.errors import ModelLoadError
+from inference_image.errors import InvalidJob, ModelLoadError
 from inference_image.runners import Runner
 
 
@@ -22,6 +22,11 @@ def extra_networks(
     runner: Runner,
     allow_pickle: bool,
 ) -> Iterator[None]:
+    if lora_paths and not runner.takes_lora(pipe):
+        raise InvalidJob(
+            f"LoRA {', '.join(map(repr, lora_paths))}: this endpoint runs the UNet in float8 "
+            "(SDCLOUD_FAST_PRECISION=fp8), which takes no LoRA; use an endpoint at the default precision"
+        )
     tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t is not None]
     before = [set(t.get_vocab()) for t in tokenizers]
     fused = False

@@ -32,6 +32,10 @@ class Runner(Protocol):
         """Whether a job's LoRAs must be fused into `pipe`'s UNet (a runner that replays the UNet's weights)."""
         ...
 
+    def takes_lora(self, pipe: Any) -> bool:
+        """Whether `pipe`'s UNet can take a job's LoRAs (a UNet in float8 takes none)."""
+        ...
+
     def fast_modules(self, pipe: Any) -> AbstractContextManager[None]:
         """Within the block `pipe`'s modules run the runner's way, also outside a call (prompt encoding)."""
         ...
@@ -48,6 +52,9 @@ class PlainRunner:
 
     def fuses_lora(self, pipe: Any) -> bool:
         return False
+
+    def takes_lora(self, pipe: Any) -> bool:
+        return True
 
     def fast_modules(self, pipe: Any) -> AbstractContextManager[None]:
         return contextlib.nullcontext()

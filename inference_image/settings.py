@@ -56,9 +56,9 @@ class InferenceSettings(BaseModel):
     )
     fast_precision: Literal["default", "fp8"] = Field(
         "default",
-        description="fp8: the UNet's linear layers in float8 (torchao dynamic quantization) on the compiled fast path; "
-        "changes the images slightly and takes no LoRA. Experimental: on an H200 every benchmark process that ran an "
-        "fp8 UNet stalled (sdcloud_tools/benchmarks/RESULTS.md, runs 14-16); leave it at default until that is found",
+        description="fp8: the UNet's large linear layers in float8 (per-tensor scales, torch._scaled_mm) on the "
+        "compiled fast path of a GPU with float8 tensor cores (Hopper, Ada); changes the images slightly, and a job "
+        "with a LoRA is refused (the float8 weights take none)",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     preview_interval_s: float = Field(

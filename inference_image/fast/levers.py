@@ -7,9 +7,10 @@ levers create, so both sides must agree; the levers are part of the artifact's k
   views into the fused matrix, so a LoRA fused into them in place (`pipe.fuse_lora`, peft's merge) reaches
   the fused projection too, and unfusing restores both. Where the views were broken (a merge that
   re-allocates), the fused matrix is rebuilt from them before the next call.
-- `precision="fp8"`: torchao's float8 dynamic quantization (per-tensor scales for float16 weights) of the
-  UNet's large linear layers. Quality-changing, hence an explicit option (`InferenceSettings.fast_precision`);
-  the quantized weights replace the half-precision ones, so a LoRA cannot be fused into such a UNet afterwards.
+- `precision="fp8"`: the UNet's large linear layers in float8 (`fp8.Float8Linear`: weights quantized once,
+  activations on each call, per-tensor scales). Quality-changing, hence an explicit option
+  (`InferenceSettings.fast_precision`); the float8 weights replace the half-precision ones, so such a UNet takes
+  no LoRA (`is_fp8`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def apply(module: torch.nn.Module, options: BuildOptions) -> None:
         return
     if options.fuse_qkv:
         fuse_qkv(module)
-    if options.precision == "fp8" and not getattr(module, "_sdcloud_fp8", False):
+    if options.precision == "fp8" and not is_fp8(module):
         quantize_fp8(module)
         module._sdcloud_fp8 = True  # type: ignore[assignment]
 
@@ -117,11 +118,14 @@ def unfuse_qkv(module: torch.nn.Module) -> None:
         module._sdcloud_fused_qkv = False  # type: ignore[assignment]
 
 
+def is_fp8(module: torch.nn.Module) -> bool:
+    return bool(getattr(module, "_sdcloud_fp8", False))
+
+
 def quantize_fp8(module: torch.nn.Module) -> None:
-    """torchao's float8 dynamic quantization of the linear layers over the image tokens: not the time
-    embeddings (2 rows), not the cross-attention's keys and values (77 rows), not the parts of fused
-    projections (unused once fused)."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
+    """The linear layers over the image tokens in float8: not the time embeddings (2 rows), not the
+    cross-attention's keys and values (77 rows), not the parts of fused projections (unused once fused)."""
+    from inference_image.fast import fp8
 
     unused = {
         f"{name}.{part}"
@@ -130,31 +134,17 @@ def quantize_fp8(module: torch.nn.Module) -> None:
         for part in (("to_q", "to_k", "to_v") if hasattr(sub, "to_qkv") else ("to_k", "to_v"))
     }
 
-    def wanted(linear: torch.nn.Module, name: str) -> bool:
-        if not isinstance(linear, torch.nn.Linear) or name in unused or "lora_" in name:
+    def wanted(linear: torch.nn.Linear, name: str) -> bool:
+        if name in unused or "lora_" in name:
             return False
         last = name.rsplit(".", 1)[-1]
         if "embedding" in name or "time_emb" in name or last == "to_kv":
             return False
         if ".attn2." in f".{name}" and last in ("to_k", "to_v"):
             return False
-        return linear.in_features >= 320 and linear.out_features >= 320
+        return linear.in_features % 16 == 0 and linear.out_features % 16 == 0  # what _scaled_mm takes
 
-    # torchao's per-row scales take bfloat16 weights only: a float16 UNet gets one scale per tensor
-    granularity = PerRow() if next(module.parameters()).dtype == torch.bfloat16 else PerTensor()
-    quantize_(module, Float8DynamicActivationFloat8WeightConfig(granularity=granularity), filter_fn=wanted)
-
-
-def tensor_ptr(tensor: torch.Tensor) -> int:
-    """A tensor's storage address; for a wrapper subclass (torchao's float8 weights), its first inner tensor's."""
-    try:
-        return tensor.data_ptr()
-    except (RuntimeError, NotImplementedError):
-        flatten = getattr(tensor, "__tensor_flatten__", None)
-        if flatten is None:
-            return id(tensor)
-        names, _ = flatten()
-        return tensor_ptr(getattr(tensor, names[0]))
+    fp8.quantize(module, wanted)
 
 
 def configure_inductor(tuning: str) -> None:

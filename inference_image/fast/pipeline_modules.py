@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 
-from inference_image.fast import levers
 from inference_image.fast.graphs import GraphedForward
 
 
@@ -53,7 +52,8 @@ def weights_fingerprint(module: torch.nn.Module) -> int:
     """The base weights' addresses, which the graphs hold. LoRA adapter weights are left out: a fused
     LoRA is added into the base weights in place, so the graphs stay valid (no recapture, no compile),
     and unfused ones send the call to the plain path."""
-    return hash(tuple(levers.tensor_ptr(p) for name, p in module.named_parameters() if "lora_" not in name))
+    tensors = [*module.named_parameters(), *module.named_buffers()]  # float8 weights are buffers (`fp8.py`)
+    return hash(tuple(t.data_ptr() for name, t in tensors if "lora_" not in name))
 
 
 def has_unfused_lora(module: torch.nn.Module) -> bool:

@@ -116,6 +116,10 @@ class FastRunner:
         """Whether LoRAs should be fused into the UNet for `pipe`: graphs replay fused weights, not adapters."""
         return fast_device_reason(self.options, pipe) == ""
 
+    def takes_lora(self, pipe: Any) -> bool:
+        """A UNet in float8 (`BuildOptions.precision`) has no half-precision weights to fuse a LoRA into."""
+        return self.options.build.precision != "fp8" or not self.fuses_lora(pipe)
+
     def __call__(self, pipe: Any, kwargs: dict[str, Any]) -> list[Any]:
         """The container's `Runner` hook: `Predictor(settings, runner=FastRunner())`."""
         return list(self.run(pipe, **kwargs).images)

@@ -65,8 +65,8 @@ class Setup:
 
 # compiled-<lever>[+<lever>...]: nothing (the container's choices), an SDPA backend fixed in the artifacts,
 # "vae32" (an upcast VAE decodes in float32, as diffusers does, instead of half precision with the float32
-# fallback), "qkv" (fused QKV projections), "fp8" (torchao's float8 dynamic quantization of the UNet's linear
-# layers), "cdt" / "autotune" (Inductor's coordinate-descent tuning / max-autotune)
+# fallback), "qkv" (fused QKV projections), "fp8" (the UNet's large linear layers in float8, `fast/fp8.py`),
+# "cdt" / "autotune" (Inductor's coordinate-descent tuning / max-autotune)
 LEVERS = {**{name: name for name in ATTENTION}, "vae32": "", "qkv": "", "fp8": ""}
 LEVERS |= {"cdt": "cdt", "autotune": "max-autotune"}  # the Inductor tuning each names
 PEER = "torch-compile"
@@ -76,7 +76,6 @@ CONFIGS = {
     "sd15": [("txt2img", 1), ("txt2img", 8), ("cn1", 1), ("cn2", 1)],
     "sdxl": [("txt2img", 1), ("txt2img", 4), ("cn1", 1)],
 }
-
 
 
 def make_plan(

@@ -16,12 +16,21 @@ from sdcloud_tools.benchmarks.harness import Bench, checkpoint_pipeline, environ
 from sdcloud_tools.benchmarks.variants import Setup
 
 
+class Marks(dict[str, Any]):
+    """The warm phase's marks, each printed as it is taken: a phase stopped by its timeout keeps what it measured."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name, value)
+        print(f"{name}: {value}", flush=True)
+
+
 def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[str, Any]:
     """A fresh process with the checkpoint on local disk and the artifacts persisted by `main`: the
     container's steps after its health check turns ready (libraries, checkpoint, first job)."""
     from inference_image.predictor import import_libraries
 
-    marks: dict[str, Any] = {"bench_imports_done": time.time() - process_start}
+    marks = Marks()
+    marks["bench_imports_done"] = time.time() - process_start
     import_libraries()
     marks["libraries_loaded"] = time.time() - process_start
     bench = Bench(setup)  # only for its call arguments
@@ -75,7 +84,5 @@ def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[
     marks["new_shape_compiled_s"] = steady(pipe, 2, **shape)
     marks["new_shape_tiers"] = tiers()
     (out / "warm.json").write_text(json.dumps({"env": environment(), "marks": marks}, indent=1))
-    for name, value in marks.items():
-        print(f"{name}: {value}", flush=True)
     runner.close()
     return marks

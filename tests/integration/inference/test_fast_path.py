@@ -1,4 +1,5 @@
-"""The runner choice; LoRA jobs on the fast path (fused into the UNet, unfused after); progress and cancel there."""
+"""The runner choice; LoRA jobs on the fast path (fused into the UNet, unfused after; refused by a float8 UNet);
+progress and cancel there."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from inference_image.fast import FastOptions, FastRunner
+from inference_image.fast.aot import BuildOptions
 from inference_image.predictor import Predictor
 from inference_image.runners import run_pipeline, runner_for
 from inference_image.server import create_app, process_environment
@@ -73,6 +75,24 @@ def test_a_lora_job_on_the_fast_path_matches_the_plain_path_and_leaves_the_weigh
     assert np.abs(pixels(s3, fast) - pixels(s3, fast_after)).mean() > 1
 
 
+def test_a_float8_unet_refuses_a_lora_job_with_a_400_and_runs_the_next_job(server, s3, model_refs, tmp_path):
+    fp8 = FastRunner(FastOptions(backend="emulate", compile="off", build=BuildOptions(precision="fp8")))
+    settings = InferenceSettings(cache_dir=tmp_path, device="cpu")
+    with Server(create_app(predictor=Predictor(settings, s3=s3, runner=fp8))) as fp8_server:
+        fp8_server.wait_ready()
+        with_lora = {**BASE, "prompt": BASE["prompt"] + " <lora:tiny-lora:0.9>"}
+        loras = {"tiny-lora": model_refs["lora"]}
+        refused = invoke(fp8_server, job(model_refs, with_lora, job_id="fp8-lora", loras=loras))
+        assert refused.status_code == 400 and refused.json()["type"] == "InvalidJob", refused.text
+        assert "'tiny-lora'" in refused.json()["message"] and "float8" in refused.json()["message"]
+        fast = run(fp8_server, job(model_refs, BASE, job_id="fp8-after"))
+    assert fp8.last is not None and fp8.last.path == "fast"
+    plain = run(server, job(model_refs, BASE, job_id="fp8-plain"))
+    other_seed = run(server, job(model_refs, {**BASE, "seed": BASE["seed"] + 1}, job_id="fp8-other-seed"))
+    difference = np.abs(pixels(s3, fast) - pixels(s3, plain)).mean()
+    assert 0 < difference < np.abs(pixels(s3, other_seed) - pixels(s3, plain)).mean() / 3  # close, not equal
+
+
 def test_serve_puts_inductor_kernels_beside_the_artifacts_unless_told_otherwise(monkeypatch, tmp_path):
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     process_environment(InferenceSettings(cache_dir=tmp_path))
@@ -82,8 +102,9 @@ def test_serve_puts_inductor_kernels_beside_the_artifacts_unless_told_otherwise(
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/elsewhere"
 
 
-def test_the_fast_path_reports_progress_and_stops_at_a_cancel_between_replayed_steps(fast_server, fast_runner, s3,
-                                                                                      model_refs):
+def test_the_fast_path_reports_progress_and_stops_at_a_cancel_between_replayed_steps(
+    fast_server, fast_runner, s3, model_refs
+):
     from tests.integration.inference.test_container_progress import cancel, progress_of
 
     run(fast_server, job(model_refs, BASE, job_id="fp-progress"))
@@ -92,8 +113,9 @@ def test_the_fast_path_reports_progress_and_stops_at_a_cancel_between_replayed_s
 
     long_job = {**BASE, "steps": 150, "n_iter": 4}
     answer: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: answer.update(r=invoke(fast_server, job(model_refs, long_job,
-                                                                                     job_id="fp-cancel"))))
+    thread = threading.Thread(
+        target=lambda: answer.update(r=invoke(fast_server, job(model_refs, long_job, job_id="fp-cancel")))
+    )
     thread.start()
     while thread.is_alive() and not (progress_of(s3, "fp-cancel") or {}).get("step"):
         time.sleep(0.05)

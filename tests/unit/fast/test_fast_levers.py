@@ -1,5 +1,5 @@
 """The UNet's speed levers (fast/levers.py) on tiny random-weight pipelines (CPU): fused QKV projections that
-stay LoRA-aware, and the artifact keys of the levers. fp8 needs a GPU (torchao's float8 kernels)."""
+stay LoRA-aware, float8 linear layers (torch._scaled_mm runs on the CPU too), and the artifact keys of the levers."""
 
 from typing import Any
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from inference_image.fast import FastOptions, FastRunner, levers
+from inference_image.fast import FastOptions, FastRunner, fp8, levers
 from inference_image.fast.aot import BuildOptions, Recipe, artifact_name
 from sdcloud_tools.benchmarks.models import build_pipeline
 
@@ -122,3 +122,55 @@ def test_fused_projections_on_compiled_artifacts_match_the_plain_pipeline(tmp_pa
     finally:
         runner.close()
     np.testing.assert_allclose(fast, plain, atol=1e-4)
+
+
+def test_a_float8_linear_layer_is_close_to_the_half_precision_one_and_survives_a_dtype_move():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(640, 1280)
+    x = torch.randn(2, 77, 640)
+    quantized = fp8.Float8Linear(linear)
+    exact, approximate = linear(x), quantized(x)
+    error = ((approximate - exact).norm() / exact.norm()).item()
+    assert 0.005 < error < 0.06  # e4m3 keeps 3 mantissa bits: a few percent, not nothing
+    weights = quantized.weight_bytes.clone()
+    quantized.to(torch.float16)  # as diffusers' from_pipe moves every module of a job's pipeline
+    assert torch.equal(quantized.weight_bytes, weights)
+    assert quantized.weight_scale_bits.dtype == torch.int32
+    half = quantized(x.half())
+    assert half.dtype == torch.float16
+    torch.testing.assert_close(half.float(), approximate, atol=0.05, rtol=0.05)
+
+
+def fp8_runner(**kw: Any) -> FastRunner:
+    return FastRunner(FastOptions(backend="emulate", build=BuildOptions(precision="fp8"), **kw))
+
+
+def test_the_fp8_lever_puts_the_unets_linear_layers_in_float8_and_draws_nearly_the_same_images():
+    pipe = build_pipeline("tiny", controlnets=0, seed=7)
+    plain = pipe(**call_kwargs()).images
+    runner = fp8_runner(compile="off")
+    fast = runner.run(pipe, **call_kwargs()).images
+    assert runner.last is not None and runner.last.path == "fast"
+    assert levers.is_fp8(pipe.unet) and not runner.takes_lora(pipe)
+    swapped = [name for name, m in pipe.unet.named_modules() if isinstance(m, fp8.Float8Linear)]
+    assert any(name.endswith("attn1.to_q") for name in swapped) and any(name.endswith("ff.net.2") for name in swapped)
+    assert not any("time_emb" in name or name.endswith("attn2.to_k") for name in swapped)
+    assert np.abs(fast - plain).max() > 1e-4 and np.abs(fast - plain).mean() < 0.02
+    again = runner.run(pipe, **call_kwargs()).images  # quantized once: the same graphs replay
+    np.testing.assert_array_equal(again, fast)
+
+
+def test_fp8_artifacts_compute_what_the_float8_graphs_compute(tmp_path):
+    pipe = build_pipeline("tiny", controlnets=0, seed=8)
+    options = FastOptions(
+        backend="emulate", compile="background", artifact_dir=tmp_path, build=BuildOptions("eager", precision="fp8")
+    )
+    runner = FastRunner(options)
+    try:
+        graphs = runner.run(pipe, **call_kwargs()).images
+        runner.wait_for_compiles(timeout=300)
+        compiled = runner.run(pipe, **call_kwargs()).images
+        assert runner.last is not None and runner.last.tiers["unet"] == ["compiled"]
+    finally:
+        runner.close()
+    np.testing.assert_allclose(compiled, graphs, atol=1e-4)

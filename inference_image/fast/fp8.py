@@ -1,0 +1,70 @@
+"""Linear layers in float8 (e4m3): the weights quantized once with one scale per tensor, the activations
+quantized on each call with one dynamic scale, one `torch._scaled_mm` (the GPU's float8 tensor cores).
+
+Plain tensors only, no tensor subclass: the layer is graphed, traced into an artifact and loaded like any other
+module. The float8 weights are kept as bytes (uint8) and the scales as int32 bit patterns, so a pipeline's
+`.to(dtype)` (diffusers' `from_pipe` makes one per job) leaves them as they are instead of casting them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FLOAT8 = torch.float8_e4m3fn
+LIMIT = torch.finfo(FLOAT8).max
+_TINY = 1e-12
+
+
+def _scale(tensor: torch.Tensor) -> torch.Tensor:
+    """The float32 scale that maps `tensor`'s largest magnitude onto float8's largest value."""
+    return (tensor.abs().amax().float() / LIMIT).clamp(min=_TINY)
+
+
+def _quantized(tensor: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return (tensor.float() / scale).clamp(-LIMIT, LIMIT).to(FLOAT8)
+
+
+class Float8Linear(torch.nn.Module):
+    """`linear` in float8: y = (x / sx) (W / sw)^T * sx * sw + b."""
+
+    weight_bytes: torch.Tensor
+    weight_scale_bits: torch.Tensor
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight = linear.weight.detach()
+        scale = _scale(weight)
+        self.register_buffer("weight_bytes", _quantized(weight, scale).view(torch.uint8).contiguous())
+        self.register_buffer("weight_scale_bits", scale.reshape(()).view(torch.int32).clone())
+        self.bias = linear.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features)
+        scale = _scale(rows)
+        out = torch._scaled_mm(
+            _quantized(rows, scale).contiguous(),
+            self.weight_bytes.view(FLOAT8).t(),  # column-major, as _scaled_mm wants its second operand
+            scale_a=scale,
+            scale_b=self.weight_scale_bits.view(torch.float32),
+            out_dtype=x.dtype,
+        )
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def quantize(module: torch.nn.Module, wanted: object) -> int:
+    """Swap each `torch.nn.Linear` under `module` for which `wanted(linear, name)` holds for a
+    `Float8Linear`; returns how many were swapped."""
+    swapped = 0
+    for name, linear in list(module.named_modules()):
+        if not isinstance(linear, torch.nn.Linear) or not wanted(linear, name):  # type: ignore[operator]
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        setattr(module.get_submodule(parent_name), attr, Float8Linear(linear))
+        swapped += 1
+    return swapped
