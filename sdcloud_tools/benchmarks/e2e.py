@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from sdcloud_tools.benchmarks.harness import Marks
 from sdcloud_tools.benchmarks.models import control_image, write_checkpoint, write_controlnet
 
 ENDPOINT = "bench"
@@ -156,7 +157,7 @@ def run(
     from sdcloud.local.stack import LocalStack
     from sdcloud_client import SdCloudClient
 
-    report: dict[str, Any] = {"arch": arch, "device": torch.cuda.get_device_name(0) if device == "cuda" else device}
+    report = Marks(arch=arch, device=torch.cuda.get_device_name(0) if device == "cuda" else device)
     process_start = time.time()
     stack = LocalStack(port=0, device=device).start()
     report["stack_up_s"] = time.time() - process_start

@@ -26,6 +26,14 @@ DEADLINE_S = float(os.environ.get("BENCH_DEADLINE_S", "inf"))
 START = float(os.environ.get("BENCH_PROCESS_START", time.time()))
 
 
+class Marks(dict[str, Any]):
+    """A report whose entries are printed as they are taken: a phase stopped by its timeout keeps what it measured."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name, value)
+        print(f"{name}: {value}", flush=True)
+
+
 def time_left() -> float:
     return DEADLINE_S - (time.time() - START)
 

@@ -12,16 +12,8 @@ from typing import Any
 import numpy as np
 
 from inference_image.fast import FastRunner
-from sdcloud_tools.benchmarks.harness import Bench, checkpoint_pipeline, environment, sync, time_call
+from sdcloud_tools.benchmarks.harness import Bench, Marks, checkpoint_pipeline, environment, sync, time_call
 from sdcloud_tools.benchmarks.variants import Setup
-
-
-class Marks(dict[str, Any]):
-    """The warm phase's marks, each printed as it is taken: a phase stopped by its timeout keeps what it measured."""
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        super().__setitem__(name, value)
-        print(f"{name}: {value}", flush=True)
 
 
 def run_warm(setup: Setup, out: Path, work: Path, process_start: float) -> dict[str, Any]:
