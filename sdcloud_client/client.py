@@ -14,6 +14,9 @@ from sdcloud_client.transport import JsonDict, Progress, error_from, fits_one_in
 
 FINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
 FINAL_ENDPOINT_STATUSES = ("InService", "Failed")
+# completing a multipart upload has S3 assemble the parts: minutes for a large model (the local stack's moto took
+# over 30 s for a 6.9 GB SDXL checkpoint), so that one call waits longer than the others
+COMPLETE_TIMEOUT_S = 600.0
 
 
 class SdCloudClient:
@@ -25,14 +28,19 @@ class SdCloudClient:
 
     # --- plumbing ------------------------------------------------------------------------------
     def request(
-        self, method: str, path: str, body: JsonDict | None = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: JsonDict | None = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any:
         """Call the API; return the decoded JSON body (None when empty) or raise ApiError."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         headers = {"x-api-key": self.api_key} if self.api_key else {}
         try:
             response = self.http.request(
-                method, self.api_url + path, json=body, params=query, headers=headers, timeout=self.timeout
+                method, self.api_url + path, json=body, params=query, headers=headers, timeout=timeout or self.timeout
             )
         except requests.RequestException as exc:
             raise ApiError(0, f"cannot reach {self.api_url}: {exc}") from exc
@@ -86,7 +94,8 @@ class SdCloudClient:
         )
 
     def complete_model(self, model_id: str, parts: list[JsonDict]) -> JsonDict:
-        return self.request("POST", f"/models/{model_id}/complete", {"parts": parts})["model"]
+        path = f"/models/{model_id}/complete"
+        return self.request("POST", path, {"parts": parts}, timeout=max(self.timeout, COMPLETE_TIMEOUT_S))["model"]
 
     def list_models(
         self, type: str | None = None, limit: int | None = None, next_token: str | None = None

@@ -48,6 +48,7 @@ class FakeApi:
     requests: list[tuple[str, str]] = field(default_factory=list)
     refuse_part_puts: int = 0  # the next N part PUTs fail with 403 (an expired URL)
     drop_connection_after_parts: int | None = None  # stop accepting parts after this many (simulated crash)
+    complete_delay_s: float = 0.0  # S3 assembling a large upload (moto took over 30 s for 6.9 GB)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -224,6 +225,7 @@ class FakeApi:
 
     def _complete_model(self, user: dict[str, Any], data: dict[str, Any], query: dict[str, str], model_id: str):
         model = self._model(model_id)
+        time.sleep(self.complete_delay_s)
         stored = self.parts.get(model_id, {})
         for part in data.get("parts", []):
             blob = stored.get(part["part_number"])

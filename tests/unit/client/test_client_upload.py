@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from sdcloud_client import ApiError, SdCloudClient
-from tests.unit.client.fake_api import FakeApi
+from tests.unit.client.fake_api import ADMIN_KEY, FakeApi
 
 
 @pytest.fixture
@@ -37,6 +37,18 @@ def test_upload_streams_parts_with_progress(
     assert [s for s, _ in progress] == sorted(s for s, _ in progress)
     assert _part_puts(api) == 3
     assert not list((tmp_path / "state").glob("*.json"))
+
+
+def test_completing_a_large_upload_may_take_longer_than_the_other_calls(
+    api: FakeApi, model_file: Path, tmp_path: Path
+) -> None:
+    api.complete_delay_s = 1.5
+    client = SdCloudClient(api.url, ADMIN_KEY, timeout=0.5)
+
+    model = client.upload_model(model_file, "tiny", "checkpoint", state_dir=tmp_path / "state")
+
+    assert model["status"] == "ready"
+    assert api.blobs[f"models/{model['id']}"] == model_file.read_bytes()
 
 
 def test_interrupted_upload_resumes_with_the_missing_parts(
