@@ -110,18 +110,21 @@ def test_levers_at_their_defaults_keep_the_artifact_names_and_other_modules_shar
 def test_fused_projections_on_compiled_artifacts_match_the_plain_pipeline(tmp_path):
     pipe = build_pipeline("tiny", controlnets=0, seed=6)
     plain = pipe(**call_kwargs()).images
-    options = FastOptions(
-        backend="emulate", compile="background", artifact_dir=tmp_path, build=BuildOptions("eager", fuse_qkv=True)
-    )
-    runner = FastRunner(options)
+    _, fast = graphs_then_artifacts(pipe, BuildOptions("eager", fuse_qkv=True), tmp_path)
+    np.testing.assert_allclose(fast, plain, atol=1e-4)
+
+
+def graphs_then_artifacts(pipe: Any, build: BuildOptions, artifact_dir: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The images of a first call (graph tier, builds started), then of a call once the artifacts are built."""
+    runner = FastRunner(FastOptions(backend="emulate", compile="background", artifact_dir=artifact_dir, build=build))
     try:
-        runner.run(pipe, **call_kwargs())
+        graphs = runner.run(pipe, **call_kwargs()).images
         runner.wait_for_compiles(timeout=300)
-        fast = runner.run(pipe, **call_kwargs()).images
+        compiled = runner.run(pipe, **call_kwargs()).images
         assert runner.last is not None and runner.last.tiers["unet"] == ["compiled"]
     finally:
         runner.close()
-    np.testing.assert_allclose(fast, plain, atol=1e-4)
+    return graphs, compiled
 
 
 def test_a_float8_linear_layer_is_close_to_the_half_precision_one_and_survives_a_dtype_move():
@@ -162,15 +165,6 @@ def test_the_fp8_lever_puts_the_unets_linear_layers_in_float8_and_draws_nearly_t
 
 def test_fp8_artifacts_compute_what_the_float8_graphs_compute(tmp_path):
     pipe = build_pipeline("tiny", controlnets=0, seed=8)
-    options = FastOptions(
-        backend="emulate", compile="background", artifact_dir=tmp_path, build=BuildOptions("eager", precision="fp8")
-    )
-    runner = FastRunner(options)
-    try:
-        graphs = runner.run(pipe, **call_kwargs()).images
-        runner.wait_for_compiles(timeout=300)
-        compiled = runner.run(pipe, **call_kwargs()).images
-        assert runner.last is not None and runner.last.tiers["unet"] == ["compiled"]
-    finally:
-        runner.close()
+    graphs, compiled = graphs_then_artifacts(pipe, BuildOptions("eager", precision="fp8"), tmp_path)
+    assert levers.is_fp8(pipe.unet)
     np.testing.assert_allclose(compiled, graphs, atol=1e-4)
