@@ -52,7 +52,7 @@ lambda-layer: $(STAMP)
 
 test: $(STAMP) $(WEBUI_STAMP) $(REAL_WEBUI_STAMP) $(CHROMIUM) $(CHECKOV_STAMP) node_modules/.package-lock.json lambda-layer lint typecheck
 	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 $(WEBUI_STAMP): pyproject.toml webui_extension/requirements-webui.lock
 	test -x $(WEBUI_VENV)/bin/python || $(PYTHON310) -m venv $(WEBUI_VENV)

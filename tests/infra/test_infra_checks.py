@@ -49,10 +49,6 @@ def test_cdk_nag_fails_the_synth_on_a_new_finding(tmp_path: Path) -> None:
     assert {"AwsSolutions-SQS3", "AwsSolutions-SQS4"} <= {v["ruleName"] for v in report["violations"]}
 
 
-class CfnLintWarning(UserWarning):
-    pass
-
-
 def test_cfn_lint_finds_no_error(synthesized: Synthesized) -> None:
     template = synthesized.outdir / "SdCloud.template.json"
     result = subprocess.run(
@@ -63,8 +59,9 @@ def test_cfn_lint_finds_no_error(synthesized: Synthesized) -> None:
     )
     # cfn-lint's exit code is 0, or bit flags: 2 errors, 4 warnings, 8 informational (1: it failed to run).
     assert result.returncode & ~(4 | 8) == 0, result.stdout + result.stderr
-    for line in result.stdout.strip().splitlines():  # listed in pytest's warnings summary
-        warnings.warn(CfnLintWarning(line.replace(str(template), "template")), stacklevel=1)
+    # listed in pytest's warnings summary (a built-in category: pytest-xdist's workers send warnings by class name)
+    for line in result.stdout.strip().splitlines():
+        warnings.warn(f"cfn-lint: {line.replace(str(template), 'template')}", UserWarning, stacklevel=1)
 
 
 def _size(path: Path) -> int:
