@@ -57,8 +57,9 @@ class InferenceSettings(BaseModel):
     fast_precision: Literal["default", "fp8"] = Field(
         "default",
         description="fp8: the UNet's large linear layers in float8 (per-tensor scales, torch._scaled_mm) on the "
-        "compiled fast path of a GPU with float8 tensor cores (Hopper, Ada); changes the images slightly, and a job "
-        "with a LoRA is refused (the float8 weights take none)",
+        "compiled fast path of a GPU with float8 tensor cores (Hopper, Ada; elsewhere, such as ml.g5's A10G, the "
+        "default precision, with a warning in the log); changes the images slightly, and a job with a LoRA is "
+        "refused (the float8 weights take none)",
     )
     part_size_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
     preview_interval_s: float = Field(

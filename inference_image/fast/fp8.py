@@ -15,6 +15,12 @@ LIMIT = torch.finfo(FLOAT8).max
 _TINY = 1e-12
 
 
+def supported(device: torch.device) -> bool:
+    """Whether `device` multiplies in float8: CUDA compute capability 8.9 and up (Ada, Hopper; not the A10G of
+    ml.g5 instances, 8.6), or the CPU (slow, for the tests)."""
+    return device.type != "cuda" or torch.cuda.get_device_capability(device) >= (8, 9)
+
+
 def _scale(tensor: torch.Tensor) -> torch.Tensor:
     """The float32 scale that maps `tensor`'s largest magnitude onto float8's largest value."""
     return (tensor.abs().amax().float() / LIMIT).clamp(min=_TINY)

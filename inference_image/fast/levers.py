@@ -15,6 +15,7 @@ levers create, so both sides must agree; the levers are part of the artifact's k
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -34,18 +35,32 @@ def applies(module: torch.nn.Module) -> bool:
 
 
 def effective(options: BuildOptions, module: torch.nn.Module) -> BuildOptions:
-    """`options` as they apply to `module`: a module the levers leave alone shares the default artifacts."""
+    """`options` as they apply to `module`: a module the levers leave alone shares the default artifacts, and
+    fp8 falls back to the default precision on a GPU without float8 tensor cores."""
     import dataclasses
 
-    if applies(module):
-        return options
-    return dataclasses.replace(options, fuse_qkv=False, precision="default")
+    if not applies(module):
+        return dataclasses.replace(options, fuse_qkv=False, precision="default")
+    if options.precision == "fp8" and not _fp8_on(next(module.parameters()).device):
+        return dataclasses.replace(options, precision="default")
+    return options
+
+
+@functools.cache
+def _fp8_on(device: torch.device) -> bool:
+    from inference_image.fast import fp8
+
+    if fp8.supported(device):
+        return True
+    log.warning("fp8 needs float8 tensor cores (compute capability 8.9+): the UNet keeps its precision on %s", device)
+    return False
 
 
 def apply(module: torch.nn.Module, options: BuildOptions) -> None:
     """Apply the levers of `options` to `module` in place (idempotent)."""
     if not applies(module):
         return
+    options = effective(options, module)
     if options.fuse_qkv:
         fuse_qkv(module)
     if options.precision == "fp8" and not is_fp8(module):

@@ -118,7 +118,10 @@ class FastRunner:
 
     def takes_lora(self, pipe: Any) -> bool:
         """A UNet in float8 (`BuildOptions.precision`) has no half-precision weights to fuse a LoRA into."""
-        return self.options.build.precision != "fp8" or not self.fuses_lora(pipe)
+        unet = getattr(pipe, "unet", None)
+        if unet is None or not self.fuses_lora(pipe):
+            return True
+        return levers.effective(self.options.build, unet).precision != "fp8"
 
     def __call__(self, pipe: Any, kwargs: dict[str, Any]) -> list[Any]:
         """The container's `Runner` hook: `Predictor(settings, runner=FastRunner())`."""

@@ -168,3 +168,18 @@ def test_fp8_artifacts_compute_what_the_float8_graphs_compute(tmp_path):
     graphs, compiled = graphs_then_artifacts(pipe, BuildOptions("eager", precision="fp8"), tmp_path)
     assert levers.is_fp8(pipe.unet)
     np.testing.assert_allclose(compiled, graphs, atol=1e-4)
+
+
+def test_without_float8_tensor_cores_the_fp8_lever_leaves_the_unet_as_it_is(monkeypatch):
+    monkeypatch.setattr(fp8, "supported", lambda device: False)  # as on an A10G (compute capability 8.6)
+    levers._fp8_on.cache_clear()
+    try:
+        pipe = build_pipeline("tiny", controlnets=0, seed=9)
+        plain = pipe(**call_kwargs()).images
+        runner = fp8_runner(compile="off")
+        fast = runner.run(pipe, **call_kwargs()).images
+        assert not levers.is_fp8(pipe.unet) and runner.takes_lora(pipe)
+        assert levers.effective(runner.options.build, pipe.unet).precision == "default"
+        np.testing.assert_allclose(fast, plain, atol=1e-4)
+    finally:
+        levers._fp8_on.cache_clear()
