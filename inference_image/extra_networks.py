@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from api_schema.container_env import FAST_PRECISION
 from inference_image.checkpoints import load_state_dict
 from inference_image.errors import InvalidJob, ModelLoadError
 from inference_image.runners import Runner
@@ -25,7 +26,7 @@ def extra_networks(
     if lora_paths and not runner.takes_lora(pipe):
         raise InvalidJob(
             f"LoRA {', '.join(map(repr, lora_paths))}: this endpoint runs the UNet in float8 "
-            "(SDCLOUD_FAST_PRECISION=fp8), which takes no LoRA; use an endpoint at the default precision"
+            f"({FAST_PRECISION}=fp8), which takes no LoRA; use an endpoint at the default precision"
         )
     tokenizers = [t for t in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)) if t is not None]
     before = [set(t.get_vocab()) for t in tokenizers]

@@ -8,6 +8,8 @@ module. The float8 weights are kept as bytes (uint8) and the scales as int32 bit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 FLOAT8 = torch.float8_e4m3fn
@@ -63,14 +65,9 @@ class Float8Linear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-def quantize(module: torch.nn.Module, wanted: object) -> int:
-    """Swap each `torch.nn.Linear` under `module` for which `wanted(linear, name)` holds for a
-    `Float8Linear`; returns how many were swapped."""
-    swapped = 0
+def quantize(module: torch.nn.Module, wanted: Callable[[torch.nn.Linear, str], bool]) -> None:
+    """Swap each `torch.nn.Linear` under `module` for which `wanted(linear, name)` holds for a `Float8Linear`."""
     for name, linear in list(module.named_modules()):
-        if not isinstance(linear, torch.nn.Linear) or not wanted(linear, name):  # type: ignore[operator]
-            continue
-        parent_name, _, attr = name.rpartition(".")
-        setattr(module.get_submodule(parent_name), attr, Float8Linear(linear))
-        swapped += 1
-    return swapped
+        if isinstance(linear, torch.nn.Linear) and wanted(linear, name):
+            parent_name, _, attr = name.rpartition(".")
+            setattr(module.get_submodule(parent_name), attr, Float8Linear(linear))
