@@ -95,7 +95,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         if labels == session.listed:
             return gr.update()
         session.listed = labels
-        return job_choices(labels, session.shown_job)
+        return followed(labels, session.shown_job)
 
     periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.session], [panel.job], panel.eid("job_follow"))
 
@@ -150,6 +150,15 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         return gr.update(value=paths, visible=True), f"Saved {len(paths)} image(s)"
 
     panel.save.click(save, [panel.job], [panel.files, panel.status])
+
+
+def followed(labels: list[str], shown: str | None) -> Any:
+    """The followed job list: new choices, and a new value only where the shown job's own label moved on.
+    Setting an unchanged value would undo a job picked while the list was being read (its answer lands after
+    the pick, and the page would go back to the job shown before)."""
+    ident = job_id(shown)
+    moved = next((label for label in labels if job_id(label) == ident), None) if ident else None
+    return gr.update(choices=labels, value=moved) if moved and moved != shown else gr.update(choices=labels)
 
 
 def _choices(labels: list[str], current: str | None, value: str | None) -> Any:

@@ -1,4 +1,4 @@
-"""The panel's logic without gradio: labels, payload, settings, and the service over a real HTTP API."""
+"""The panel's logic without a page: labels, payload, settings, and the service over a real HTTP API."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import stat
 from pathlib import Path
 
+import gradio as gr
 import pytest
 from PIL import Image
 
@@ -15,6 +16,7 @@ from sdcloud_panel.labels import endpoint_label, endpoint_name, job_id, job_labe
 from sdcloud_panel.payload import PanelError, build_payload
 from sdcloud_panel.service import GENERATE, GENERATE_ON_CLOUD, PanelService
 from sdcloud_panel.settings import PanelSettings, SettingsStore
+from sdcloud_panel.wiring import followed
 from tests.unit.client.fake_api import ADMIN_KEY, FakeApi
 
 NATIVE = {
@@ -62,6 +64,17 @@ def test_job_label_reads_time_type_status_id_and_back() -> None:
         "fail",
         "in progress",
     ]
+
+
+def test_the_followed_job_list_moves_the_shown_label_on_and_leaves_a_pick_alone() -> None:
+    job = {"id": "abc123", "task": "txt2img", "status": "in_progress", "created_at": "2026-11-25T17:56:00Z"}
+    other = job_label({**job, "id": "def456", "status": "succeeded"})
+    running, done = job_label(job), job_label({**job, "status": "succeeded"})
+
+    assert followed([done, other], running) == gr.update(choices=[done, other], value=done)
+    # the list read while `other` was shown comes back after `running` was picked: it must not undo that pick
+    assert followed([running, other], other) == gr.update(choices=[running, other])
+    assert followed([running, other], None) == gr.update(choices=[running, other])
 
 
 def test_endpoint_label_keeps_the_name_recoverable() -> None:
