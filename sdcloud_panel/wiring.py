@@ -107,9 +107,11 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         if not label:
             return (gr.update(),) * len(outputs)
         try:
-            return _output_updates(service.job_output(label))
+            output = service.job_output(label)
         except PanelError as exc:
             return *(gr.update(),) * (len(outputs) - 1), _error(exc)
+        session.shown_state = _state(label, output)
+        return _output_updates(output)
 
     def watch(session: Session) -> Any:
         """Follow the session's shown job until it ends, whichever job that becomes meanwhile: its progress bar
@@ -121,7 +123,6 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         session.watcher += 1
         generation = session.watcher
         deadline = time.monotonic() + JOB_WATCH_SECONDS
-        shown: tuple[str, str, Any] | None = None
         while session.watcher == generation and time.monotonic() < deadline:
             label = session.shown_job
             if not label:
@@ -131,8 +132,8 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             except PanelError as exc:
                 yield *(gr.update(),) * (len(outputs) - 1), _error(exc)
                 return
-            if (label, output.job["status"], output.job.get("progress")) != shown:
-                shown = (label, output.job["status"], output.job.get("progress"))
+            if _state(label, output) != session.shown_state:
+                session.shown_state = _state(label, output)
                 yield _output_updates(output)
             if output.finished and session.shown_job == label:
                 return
@@ -171,6 +172,10 @@ def _on_click_and_load(button: Any, page: gr.Blocks | None, fn: Any, inputs: lis
     button.click(fn, inputs, outputs)
     if page is not None:
         page.load(lambda *args: [*fn(*args)[:-1], gr.update()], inputs, outputs, **off_queue())
+
+
+def _state(label: str, output: JobOutput) -> tuple[str, str, object]:
+    return label, output.job["status"], output.job.get("progress")
 
 
 def _output_updates(output: JobOutput) -> tuple[Any, str, Any, Any, str]:
