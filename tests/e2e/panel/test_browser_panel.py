@@ -51,8 +51,10 @@ def _choose(page: Any, elem_id: str, option: str) -> None:
 
 def _pick_job(page: Any, task: str, job_id: str) -> None:
     option = _options(page).filter(has_text=job_id)
-    _open_until(page, f"sdcloud_{task}_job", option).blur()
-    _choose(page, f"sdcloud_{task}_job", option.first.get_attribute("aria-label"))
+    field = _open_until(page, f"sdcloud_{task}_job", option)
+    label = option.first.get_attribute("aria-label")  # before the list closes on blur
+    field.blur()
+    _choose(page, f"sdcloud_{task}_job", label)
 
 
 def _open_until(page: Any, elem_id: str, option: Any, text: str | None = None) -> Any:
