@@ -11,4 +11,4 @@ class Session:
     shown_job: str | None = None  # the label of the job shown in Output
     watcher: int = 0  # the generation of the latest job watcher: an older one stops
     listed: list[str] | None = None  # the job labels last listed
-    shown_state: tuple[str, str, object] | None = None  # the shown job's label, status and progress as last sent
+    shown_state: tuple[str, str, object] | None = None  # the shown job's label, status and progress as show_job sent

@@ -123,6 +123,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         session.watcher += 1
         generation = session.watcher
         deadline = time.monotonic() + JOB_WATCH_SECONDS
+        shown = session.shown_state  # show_job's answer: sent again, it could land after a Save and hide its word
         while session.watcher == generation and time.monotonic() < deadline:
             label = session.shown_job
             if not label:
@@ -132,8 +133,8 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             except PanelError as exc:
                 yield *(gr.update(),) * (len(outputs) - 1), _error(exc)
                 return
-            if _state(label, output) != session.shown_state:
-                session.shown_state = _state(label, output)
+            if _state(label, output) != shown:
+                shown = _state(label, output)
                 yield _output_updates(output)
             if output.finished and session.shown_job == label:
                 return
