@@ -77,14 +77,17 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         value = next((label for label in labels if job_id(label) == ident), None) if ident else None
         return _choices(labels, current, value)
 
-    def refresh_jobs(current: str | None) -> tuple[Any, str]:
+    def refresh_jobs(current: str | None, session: Session) -> tuple[Any, str]:
         try:
             labels = service.job_labels()
         except PanelError as exc:
             return gr.update(), _error(exc)
+        session.listed = labels  # shown: the next follow_jobs has nothing to send (its answer could undo a pick)
         return job_choices(labels, current), f"{len(labels)} job(s)"
 
-    _on_click_and_load(panel.job_refresh, page, refresh_jobs, [panel.job], [panel.job, panel.status])
+    _on_click_and_load(
+        panel.job_refresh, page, refresh_jobs, [panel.job, panel.session], [panel.job, panel.status]
+    )
 
     def follow_jobs(session: Session) -> Any:
         """New jobs on top, the shown job's label moving on; an unchanged list is left alone."""
