@@ -90,15 +90,17 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
     )
 
     def follow_jobs(session: Session) -> Any:
-        """New jobs on top, the shown job's label moving on; an unchanged list is left alone."""
+        """New jobs on top, the shown job's label moving on; an unchanged list is left alone, and so is one
+        listed or picked while this one was read: its answer could land after theirs and undo them."""
+        listed, shown = session.listed, session.shown_job
         try:
             labels = service.job_labels()
         except PanelError:
             return gr.update()
-        if labels == session.listed:
+        if labels == listed or session.listed is not listed or session.shown_job != shown:
             return gr.update()
         session.listed = labels
-        return followed(labels, session.shown_job)
+        return followed(labels, shown)
 
     periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.session], [panel.job], panel.eid("job_follow"))
 
@@ -223,6 +225,7 @@ def wire_generate(
         except PanelError as exc:
             return gr.update(), _error(exc)
         session.shown_job = label  # a running watcher follows the new job
+        session.listed = labels
         return gr.update(choices=labels, value=label), f"Submitted: {label}"
 
     button.click(
