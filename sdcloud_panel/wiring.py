@@ -73,9 +73,7 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
     )
 
     def job_choices(labels: list[str], current: str | None) -> Any:
-        ident = job_id(current)
-        value = next((label for label in labels if job_id(label) == ident), None) if ident else None
-        return _choices(labels, current, value)
+        return _choices(labels, current, _same_job(labels, current))
 
     def refresh_jobs(current: str | None, session: Session) -> tuple[Any, str]:
         try:
@@ -163,9 +161,14 @@ def followed(labels: list[str], shown: str | None) -> Any:
     """The followed job list: new choices, and a new value only where the shown job's own label moved on.
     Setting an unchanged value would undo a job picked while the list was being read (its answer lands after
     the pick, and the page would go back to the job shown before)."""
-    ident = job_id(shown)
-    moved = next((label for label in labels if job_id(label) == ident), None) if ident else None
+    moved = _same_job(labels, shown)
     return gr.update(choices=labels, value=moved) if moved and moved != shown else gr.update(choices=labels)
+
+
+def _same_job(labels: list[str], label: str | None) -> str | None:
+    """The label in `labels` of `label`'s job, whatever its status now."""
+    ident = job_id(label)
+    return next((other for other in labels if job_id(other) == ident), None) if ident else None
 
 
 def _choices(labels: list[str], current: str | None, value: str | None) -> Any:

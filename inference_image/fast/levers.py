@@ -58,8 +58,6 @@ def _fp8_on(device: torch.device) -> bool:
 
 def apply(module: torch.nn.Module, options: BuildOptions) -> None:
     """Apply the levers of `options` to `module` in place (idempotent)."""
-    if not applies(module):
-        return
     options = effective(options, module)
     if options.fuse_qkv:
         fuse_qkv(module)
