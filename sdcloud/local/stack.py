@@ -29,7 +29,11 @@ from lambdas.functions import LOCAL_FUNCTIONS, WEBHOOK_BATCH_SIZE, WEBHOOK_DELIV
 from sdcloud.local.gateway import ApiGateway, GatewayServer
 from sdcloud.local.inference_host import InferenceHost
 from sdcloud.local.lambda_runtime import LambdaFunction
-from sdcloud.local.moto_patches import allow_gpu_instance_types, s3_puts_take_any_content_type
+from sdcloud.local.moto_patches import (
+    allow_gpu_instance_types,
+    s3_puts_take_any_content_type,
+    s3_ranged_gets_read_their_range,
+)
 from sdcloud.local.pollers import EndpointWatcher, QueuePoller, Schedule
 from sdcloud.local.resources import LocalResources, provision
 from sdcloud.local.sagemaker_async import AsyncInferenceEmulator
@@ -98,6 +102,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         allow_gpu_instance_types()
         s3_puts_take_any_content_type()
+        s3_ranged_gets_read_their_range()
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         self._stoppers.append(moto)

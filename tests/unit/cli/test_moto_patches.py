@@ -42,12 +42,14 @@ def s3_server(monkeypatch):
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from sdcloud.local.moto_patches import s3_puts_take_any_content_type
+    from sdcloud.local.moto_patches import s3_puts_take_any_content_type, s3_ranged_gets_read_their_range
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     s3_puts_take_any_content_type()
+    s3_ranged_gets_read_their_range()
+    s3_ranged_gets_read_their_range()  # idempotent
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -93,3 +95,48 @@ def test_a_small_part_and_a_presigned_object_put_keep_their_bytes(s3_server):
 
     assert s3_server.get_object(Bucket="parts-test", Key="small")["Body"].read() == b"\xff" * 1024
     assert s3_server.get_object(Bucket="parts-test", Key="payload.json")["Body"].read() == b'{"a": 1}'
+
+
+class _CountingBuffer:
+    """A key's buffer that counts the bytes read from it."""
+
+    def __init__(self, buffer):
+        self.buffer, self.read_bytes = buffer, 0
+
+    def read(self, size=-1):
+        data = self.buffer.read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self.buffer, name)
+
+
+def test_a_ranged_get_reads_only_its_range_and_every_range_form_keeps_s3s_answer(s3_server):
+    import os
+
+    from botocore.exceptions import ClientError
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    data = os.urandom(8 * 1024 * 1024)
+    s3_server.put_object(Bucket="parts-test", Key="big", Body=data)
+    key = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object("parts-test", "big")
+    assert key.etag  # computed (one whole read) before counting
+    key._value_buffer = counting = _CountingBuffer(key._value_buffer)
+
+    def get(byte_range):
+        return s3_server.get_object(Bucket="parts-test", Key="big", Range=byte_range)
+
+    part = get("bytes=1048576-1049599")
+    assert part["Body"].read() == data[1048576:1049600]
+    assert part["ContentRange"] == f"bytes 1048576-1049599/{len(data)}"
+    assert counting.read_bytes == 1024  # moto alone reads all 8 MiB for it
+
+    assert get("bytes=8388000-")["Body"].read() == data[8388000:]
+    assert get("bytes=0-99999999")["Body"].read() == data  # an end past the object's is its last byte
+    assert get("bytes=-100")["Body"].read() == data[-100:]  # a suffix range: moto's own path
+    assert get("bytes=0-9,20-29")["Body"].read() == data  # several ranges: S3 (and moto) send the whole object
+    with pytest.raises(ClientError, match="InvalidRange"):
+        get(f"bytes={len(data)}-")
+    assert s3_server.get_object(Bucket="parts-test", Key="big")["Body"].read() == data
