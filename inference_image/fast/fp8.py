@@ -33,14 +33,16 @@ def _quantized(tensor: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 
 class Float8Linear(torch.nn.Module):
-    """`linear` in float8: y = (x / sx) (W / sw)^T * sx * sw + b."""
+    """`linear` in float8: y = (x / sx) (W / sw)^T * sx * sw + b. `fast_accum`: the GEMM's fast accumulation on
+    Hopper (torchao's choice for forward passes; fewer promotions of the partial sums to float32)."""
 
     weight_bytes: torch.Tensor
     weight_scale_bits: torch.Tensor
 
-    def __init__(self, linear: torch.nn.Linear) -> None:
+    def __init__(self, linear: torch.nn.Linear, fast_accum: bool = False) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.fast_accum = fast_accum
         weight = linear.weight.detach()
         scale = _scale(weight)
         self.register_buffer("weight_bytes", _quantized(weight, scale).view(torch.uint8).contiguous())
@@ -48,18 +50,25 @@ class Float8Linear(torch.nn.Module):
         self.bias = linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, self.in_features)
-        scale = _scale(rows)
-        out = torch._scaled_mm(
-            _quantized(rows, scale).contiguous(),
-            self.weight_bytes.view(FLOAT8).t(),  # column-major, as _scaled_mm wants its second operand
-            scale_a=scale,
-            scale_b=self.weight_scale_bits.view(torch.float32),
-            out_dtype=x.dtype,
-        )
+        out = self.gemm(*self.quantize_input(x.reshape(-1, self.in_features)), x.dtype)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
+
+    def quantize_input(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`rows` in float8 with their one dynamic scale."""
+        scale = _scale(rows)
+        return _quantized(rows, scale).contiguous(), scale
+
+    def gemm(self, rows: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return torch._scaled_mm(
+            rows,
+            self.weight_bytes.view(FLOAT8).t(),  # column-major, as _scaled_mm wants its second operand
+            scale_a=scale,
+            scale_b=self.weight_scale_bits.view(torch.float32),
+            out_dtype=dtype,
+            use_fast_accum=self.fast_accum,
+        )
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
