@@ -50,11 +50,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 lambda-layer: $(STAMP)
 	$(BIN)/python -m infrastructure.lambda_code
 
-# A module at a time per worker, in collection order: xdist's default order (most tests first) left the two longest
-# modules, one test each (the fuzz and the load test, ~3 min each), for the end of one worker while the other idled.
 test: $(STAMP) $(WEBUI_STAMP) $(REAL_WEBUI_STAMP) $(CHROMIUM) $(CHECKOV_STAMP) node_modules/.package-lock.json lambda-layer lint typecheck
 	$(WEBUI_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit/client tests/unit/panel
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -n 2 --dist loadfile
 
 $(WEBUI_STAMP): pyproject.toml webui_extension/requirements-webui.lock
 	test -x $(WEBUI_VENV)/bin/python || $(PYTHON310) -m venv $(WEBUI_VENV)
