@@ -1,5 +1,5 @@
-"""A model's download from the local stack's S3 (moto's server), as the container makes it (`ModelStore`'s
-transfer settings: 64 MiB ranged GETs, 8 at a time), with moto as it is and with
+"""A model's download from the local stack's S3 (moto's server) by the container's own `ModelStore` (64 MiB
+ranged GETs, 8 at a time), with moto as it is and with
 `moto_patches.s3_ranged_gets_read_their_range` (what `LocalStack` applies), each in a fresh process, side by side:
 
     python -m sdcloud_tools.benchmarks.local_s3_ranges --gb 1 3
@@ -15,16 +15,18 @@ import tempfile
 import time
 from pathlib import Path
 
-PART = 64 * 1024**2
+PART = 64 * 1024**2  # the file is made of whole parts of this size
 MODES = ("moto", "patched")
 
 
 def download_s(size: int, patched: bool) -> float:
-    """Seconds to download an object of `size` bytes (whole parts) from a fresh moto server."""
+    """Seconds for the container's `ModelStore` to fetch a checkpoint of `size` bytes (whole parts) from a fresh
+    moto server."""
     import boto3
-    from boto3.s3.transfer import TransferConfig
     from moto.server import ThreadedMotoServer
 
+    from api_schema.jobs import ModelRef
+    from inference_image.model_store import ModelStore
     from sdcloud.local.moto_patches import s3_ranged_gets_read_their_range
 
     if patched:
@@ -36,15 +38,17 @@ def download_s(size: int, patched: bool) -> float:
         host, port = server.get_host_and_port()
         s3 = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
         s3.create_bucket(Bucket="ranges")
-        config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=8)
         with tempfile.TemporaryDirectory() as folder:
-            source, target = Path(folder, "model"), Path(folder, "copy")
+            store = ModelStore(s3, Path(folder, "cache"), budget_bytes=2 * size + PART)
+            source = Path(folder, "model.safetensors")
             source.write_bytes(os.urandom(PART) * max(1, size // PART))
-            s3.upload_file(str(source), "ranges", "model", Config=config)
+            s3.upload_file(str(source), "ranges", "model", Config=store.transfer)
+            ref = ModelRef(id="m", name="model", type="checkpoint", filename=source.name, bucket="ranges",
+                           key="model", size_bytes=source.stat().st_size)
             started = time.perf_counter()
-            s3.download_file("ranges", "model", str(target), Config=config)
+            fetched = store.fetch(ref)
             elapsed = time.perf_counter() - started
-            if target.read_bytes() != source.read_bytes():
+            if fetched.read_bytes() != source.read_bytes():
                 raise RuntimeError("the download differs from the upload")
         return elapsed
     finally:
