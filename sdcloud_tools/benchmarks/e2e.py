@@ -206,7 +206,6 @@ def run(
             own = container[job_id]["total_s"]
             return {"submit_to_succeeded_s": seen, "container_s": own, "overhead_s": seen - own}
 
-        report["first_jobs"] = {kind: row(job_id) for kind, job_id in first.items()}
         report["jobs"] = {kind: [row(j) for j in ids] for kind, ids in timed.items()}
         report["overhead_median_s"] = {
             kind: statistics.median(r["overhead_s"] for r in rows) for kind, rows in report["jobs"].items()
