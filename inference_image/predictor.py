@@ -60,6 +60,11 @@ class Predictor:
         finally:
             self._libraries.set()
 
+    def stop(self) -> None:
+        """At the server's shutdown: the runner ends what it runs beside the jobs (artifact builds)."""
+        if self.runner is not None:
+            self.runner.close()
+
     @property
     def libraries(self) -> Literal["loading", "loaded", "failed"]:
         if not self._libraries.is_set():

@@ -40,6 +40,10 @@ class Runner(Protocol):
         """Within the block `pipe`'s modules run the runner's way, also outside a call (prompt encoding)."""
         ...
 
+    def close(self) -> None:
+        """At the server's shutdown: end the work the runner does beside the jobs (artifact builds)."""
+        ...
+
 
 class PlainRunner:
     """The diffusers pipeline's own denoising loop."""
@@ -58,6 +62,9 @@ class PlainRunner:
 
     def fast_modules(self, pipe: Any) -> AbstractContextManager[None]:
         return contextlib.nullcontext()
+
+    def close(self) -> None:
+        """Nothing runs beside the jobs."""
 
 
 run_pipeline = PlainRunner()

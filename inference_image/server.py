@@ -49,6 +49,7 @@ def create_app(
             else:
                 run_setup()
         yield
+        predictor.stop()
 
     app = FastAPI(title="sd-cloud inference", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.predictor = predictor

@@ -36,7 +36,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from inference_image.fast import levers
-from inference_image.fast.graphs import weak_call
+from inference_image.fast.graphs import BuildStopped, weak_call
 
 if TYPE_CHECKING:
     from inference_image.fast.mirror import ArtifactMirror
@@ -157,12 +157,14 @@ class ArtifactSource:
         recipe: Recipe,
         options: BuildOptions,
         directory: Path,
+        builds: Builds,
         mirror: ArtifactMirror | None = None,
     ) -> None:
         self._module = weakref.ref(module)
         self.recipe = recipe
         self.options = options
         self.directory = directory
+        self.builds = builds
         self.mirror = mirror
         self.device = next(module.parameters()).device
 
@@ -185,15 +187,56 @@ class ArtifactSource:
                 self.mirror.pulled.wait()  # another instance may have built it already
             if path.is_file():
                 return
-            rc = request_build(self.recipe, inputs, spec, self.options, path, self.device).wait()
-            if rc != 0:
-                raise RuntimeError(f"the artifact build exited with {rc}; see {path.with_suffix('.log')}")
+            self.builds.run(self.recipe, inputs, spec, self.options, path, self.device)
             path.with_suffix(".request").unlink(missing_ok=True)
         if self.mirror is not None:
             try:
                 self.mirror.push(path)
             except Exception as exc:  # the artifact serves this instance all the same
                 log.warning("could not push %s to s3://%s: %s", path.name, self.mirror.bucket, exc)
+
+
+class Builds:
+    """The artifact builds (child processes) of one runner. `stop` ends them when the server shuts down: a build
+    outliving its server keeps its GPU memory for minutes and writes into a cache that may be gone by then."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._stopped = False
+
+    def run(
+        self, recipe: Recipe, inputs: list[Any], spec: pytree.TreeSpec, options: BuildOptions, path: Path,
+        device: torch.device,
+    ) -> None:
+        """Build the artifact at `path` in a child process and wait for it."""
+        with self._lock:
+            if self._stopped:
+                raise BuildStopped(f"not built, the runner is closed: {path.name}")
+            child = request_build(recipe, inputs, spec, options, path, device)
+            self._running.add(child)
+        rc = child.wait()
+        with self._lock:
+            self._running.discard(child)
+            stopped = self._stopped
+        if rc != 0 and stopped:
+            raise BuildStopped(f"build stopped with its runner: {path.name}")
+        if rc != 0:
+            raise RuntimeError(f"the artifact build exited with {rc}; see {path.with_suffix('.log')}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the running builds and refuse new ones."""
+        with self._lock:
+            self._stopped = True
+            children = list(self._running)
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def request_build(

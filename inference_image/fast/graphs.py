@@ -89,6 +89,10 @@ def weak_call(fn: Fn, module: torch.nn.Module) -> Fn:
     return call
 
 
+class BuildStopped(Exception):
+    """A build ended by its runner's close (the server shutting down), not a failed compile."""
+
+
 class CompiledSource(Protocol):
     """Where a signature's compiled forward comes from (`aot.ArtifactSource`); `signature` is a stable string."""
 
@@ -239,6 +243,9 @@ class GraphedForward:
             if fn is None:
                 raise RuntimeError("the build left no compiled forward")
             entry.compiled_fn, entry.compile_state = fn, "ready"
+        except BuildStopped as exc:
+            log.info("%s", exc)
+            entry.compile_state = "none"
         except Exception as exc:
             log.warning("compile failed; this signature keeps the eager graph: %s", exc)
             self.stats.failures.append(repr(exc))

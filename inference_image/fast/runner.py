@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from inference_image.fast import levers
-from inference_image.fast.aot import ArtifactSource, Recipe
+from inference_image.fast.aot import ArtifactSource, Builds, Recipe
 from inference_image.fast.graphs import CudaGraph, EmulatedGraph, GraphedForward, GraphFactory, weak_call
 from inference_image.fast.mirror import ArtifactMirror
 from inference_image.fast.options import FastOptions, RunInfo, fast_device_reason
@@ -64,6 +64,7 @@ class FastRunner:
         self._call_lock = threading.Lock()
         self._compiler: ThreadPoolExecutor | None = None
         self._jobs: list[Future[None]] = []
+        self._builds = Builds()
         self._mirror: ArtifactMirror | None = None
         self.last: RunInfo | None = None
 
@@ -166,8 +167,10 @@ class FastRunner:
         self._jobs = [j for j in self._jobs if not j.done()]
 
     def close(self) -> None:
+        """End the artifact builds still running or queued; jobs after this run on the graph tier."""
+        self._builds.stop()
         if self._compiler is not None:
-            self._compiler.shutdown(wait=True)
+            self._compiler.shutdown(wait=True, cancel_futures=True)
             self._compiler = None
 
     # -- choosing the path ---------------------------------------------------------------------
@@ -212,7 +215,7 @@ class FastRunner:
         if recipe is None:
             return None
         build = levers.effective(self.options.build, module)
-        return ArtifactSource(module, recipe, build, self.options.artifact_dir, self._mirror)
+        return ArtifactSource(module, recipe, build, self.options.artifact_dir, self._builds, self._mirror)
 
     @contextlib.contextmanager
     def _half_vae(

@@ -1,6 +1,7 @@
 """The float8 linear layer against half precision, one layer at a time at SDXL's shapes (run 18: the UNet with
 `precision=fp8` was no faster than without, 1.074 s against 1.070 s an image). Each variant is compiled by Inductor,
-as the container's artifacts are, and timed with CUDA events over many calls, side by side in one process:
+as the container's artifacts are, replayed from a CUDA graph as the container runs them (run 19 timed them call by
+call: the launches, 45-120 us a call, hid the kernels) and timed with CUDA events, side by side in one process:
 
     python -m sdcloud_tools.benchmarks.fp8_layers [--out DIR]     # on the GPU
     python -m sdcloud_tools.benchmarks.fp8_layers --smoke         # tiny shapes on the CPU: checks the script only
@@ -32,6 +33,7 @@ SDXL_SHAPES = [
 ]
 SMOKE_SHAPES = [(64, 32, 48)]
 VARIANTS = ("half", "fp8", "fp8-fast-accum", "quantize", "gemm")
+CALLS_PER_GRAPH = 20
 
 
 def layer_calls(linear: torch.nn.Linear, x: torch.Tensor) -> dict[str, Callable[[], Any]]:
@@ -50,6 +52,8 @@ def layer_calls(linear: torch.nn.Linear, x: torch.Tensor) -> dict[str, Callable[
 
 
 def time_ms(call: Callable[[], Any], iterations: int, device: torch.device) -> float:
+    """Milliseconds per call. On CUDA the calls are replayed from a CUDA graph, as the container runs its
+    modules: timed call by call, a layer of a few microseconds of GPU work measures its launch instead."""
     for _ in range(3):
         call()
     if device.type != "cuda":
@@ -57,14 +61,24 @@ def time_ms(call: Callable[[], Any], iterations: int, device: torch.device) -> f
         for _ in range(iterations):
             call()
         return (time.perf_counter() - started) * 1000 / iterations
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # capture wants its allocations warmed up on a stream of its own
+        call()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(CALLS_PER_GRAPH):
+            call()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    graph.replay()
     torch.cuda.synchronize()
     start.record()
     for _ in range(iterations):
-        call()
+        graph.replay()
     end.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(end) / iterations
+    return start.elapsed_time(end) / (iterations * CALLS_PER_GRAPH)
 
 
 def run(smoke: bool) -> list[dict[str, float]]:
@@ -73,6 +87,7 @@ def run(smoke: bool) -> list[dict[str, float]]:
     rows_out = []
     for rows, features, out in SMOKE_SHAPES if smoke else SDXL_SHAPES:
         torch.manual_seed(0)
+        torch._dynamo.reset()  # each shape compiles afresh: the variants of all shapes exceed dynamo's recompile limit
         linear = torch.nn.Linear(features, out, device=device, dtype=dtype)
         x = torch.randn(rows, features, device=device, dtype=dtype)
         with torch.no_grad():
@@ -80,7 +95,7 @@ def run(smoke: bool) -> list[dict[str, float]]:
             reference = calls["half"]().float()
             row: dict[str, float] = {"rows": rows, "in": features, "out": out}
             for name in VARIANTS:
-                row[f"{name}_ms"] = time_ms(calls[name], 3 if smoke else 200, device)
+                row[f"{name}_ms"] = time_ms(calls[name], 3 if smoke else 50, device)
             for name in ("fp8", "fp8-fast-accum"):
                 error = (calls[name]().float() - reference).norm() / reference.norm()
                 row[f"{name}_relative_error"] = float(error)

@@ -124,3 +124,21 @@ def test_the_fast_path_reports_progress_and_stops_at_a_cancel_between_replayed_s
     assert answer["r"].status_code == 409 and answer["r"].json()["type"] == "Cancelled"
     assert run(fast_server, job(model_refs, BASE, job_id="fp-after-cancel"))["images"]
     assert fast_runner.last.path == "fast"
+
+
+def test_the_server_ends_its_artifact_builds_when_it_shuts_down(s3, model_refs, tmp_path):
+    from tests.unit.fast.test_fast_runner import builds_under
+
+    artifacts = tmp_path / "compiled"
+    runner = FastRunner(FastOptions(backend="emulate", compile="background", artifact_dir=artifacts,
+                                    build=BuildOptions(backend="inductor")))
+    settings = InferenceSettings(cache_dir=tmp_path / "cache", device="cpu")
+    with Server(create_app(predictor=Predictor(settings, s3=s3, runner=runner))) as server:
+        server.wait_ready()
+        run(server, job(model_refs, BASE, job_id="fp-builds-at-shutdown"))
+        deadline = time.monotonic() + 60
+        while not builds_under(artifacts):
+            assert time.monotonic() < deadline, "the job started no build"
+            time.sleep(0.05)
+    assert not builds_under(artifacts)
+    assert not list(artifacts.glob("*.pt"))

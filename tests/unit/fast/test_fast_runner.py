@@ -1,6 +1,8 @@
 """FastRunner against the plain pipeline on tiny random-weight SD pipelines (CPU)."""
 
 import contextlib
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,6 +128,48 @@ def test_background_compile_moves_a_signature_to_the_compiled_tier(pipe, tmp_pat
         runner.wait_for_compiles(timeout=300)
         out = runner.run(txt2img, **call_kwargs()).images
         assert runner.last.tiers["unet"] == ["compiled"]
+    finally:
+        runner.close()
+    np.testing.assert_allclose(out, txt2img(**call_kwargs()).images, atol=1e-4)
+
+
+def builds_under(directory) -> list[str]:
+    """The command lines of the artifact builds (child processes) writing under `directory`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+            if "inference_image.fast.aot" in args and any(str(directory) in a for a in args):
+                found.append(" ".join(args))
+    return found
+
+
+def test_closing_the_runner_ends_its_running_builds_and_it_keeps_serving(pipe, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    txt2img: Any = StableDiffusionPipeline(**without_controlnet(pipe))
+    txt2img.set_progress_bar_config(disable=True)
+    runner = compiling(tmp_path, backend="inductor")
+    try:
+        # Given a job that started the builds of its UNet and VAE decoder (Inductor on the CPU: seconds)
+        runner.run(txt2img, **call_kwargs())
+        deadline = time.monotonic() + 60
+        while not builds_under(tmp_path):
+            assert time.monotonic() < deadline, "no build started"
+            time.sleep(0.05)
+
+        # When the runner closes (the server shuts down)
+        started = time.monotonic()
+        runner.close()
+
+        # Then the builds end at once, unfinished and not counted as failures, and no build starts again
+        assert time.monotonic() - started < 15
+        assert not builds_under(tmp_path)
+        assert not list(tmp_path.glob("*.pt"))
+        assert not runner._wrappers[txt2img.unet][1].stats.failures
+        out = runner.run(txt2img, **call_kwargs()).images
+        assert runner.last is not None and runner.last.tiers["unet"] == ["graph"]
+        assert not builds_under(tmp_path)
     finally:
         runner.close()
     np.testing.assert_allclose(out, txt2img(**call_kwargs()).images, atol=1e-4)
