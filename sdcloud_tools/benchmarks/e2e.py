@@ -67,6 +67,8 @@ def payloads(names: dict[str, str], size: int, steps: int) -> dict[str, tuple[st
         "txt2img": ("txt2img", base),
         "img2img": ("img2img", {**base, "init_images": [init], "denoising_strength": 0.6}),
         "cn2": ("txt2img", {**base, "alwayson_scripts": {"controlnet": {"args": units}}}),
+        "hires": ("txt2img", {**base, "enable_hr": True, "hr_scale": 1.5, "hr_upscaler": "Latent",
+                              "hr_second_pass_steps": max(1, steps // 2), "denoising_strength": 0.5}),
     }
 
 

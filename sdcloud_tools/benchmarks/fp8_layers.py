@@ -8,7 +8,8 @@ call: the launches, 45-120 us a call, hid the kernels) and timed with CUDA event
 
 Variants: `half` (`torch.nn.Linear` in fp16), `fp8` (`Float8Linear` as the container builds it), `fp8-fast-accum`
 (the same with the GEMM's fast accumulation), `quantize` (the activation's scale and cast alone) and
-`gemm` (`torch._scaled_mm` on an activation already in float8): where `fp8` loses its GEMM's gain shows there.
+`gemm` (`torch._scaled_mm` on an activation already in float8, the bias added by the GEMM): where `fp8` loses
+its GEMM's gain shows there.
 """
 
 from __future__ import annotations
