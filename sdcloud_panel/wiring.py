@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from sdcloud_client.client import FINAL_JOB_STATUSES
 from sdcloud_client.progress import fraction_of, progress_text
 from sdcloud_panel.compat import event_options, off_queue, periodically
 from sdcloud_panel.labels import endpoint_name, job_id
@@ -87,32 +88,18 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         panel.job_refresh, page, refresh_jobs, [panel.job, panel.session], [panel.job, panel.status]
     )
 
-    def follow_jobs(session: Session) -> Any:
-        """New jobs on top, the shown job's label moving on; an unchanged list is left alone, and so is one
-        listed or picked while this one was read: its answer could land after theirs and undo them."""
-        listed, shown = session.listed, session.shown_job
-        try:
-            labels = service.job_labels()
-        except PanelError:
-            return gr.update()
-        if labels == listed or session.listed is not listed or session.shown_job != shown:
-            return gr.update()
-        session.listed = labels
-        return followed(labels, shown)
-
-    periodically(page, JOB_LIST_SECONDS, follow_jobs, [panel.session], [panel.job], panel.eid("job_follow"))
-
     outputs = [panel.gallery, panel.progress, panel.prompt_out, panel.info_out, panel.status]
+    unchanged = (gr.update(),) * len(outputs)
 
     def show_job(label: str | None, session: Session) -> Any:
         """Fill Output with the job as it is now (quick: it always runs, even while a watcher does)."""
         session.shown_job = label
         if not label:
-            return (gr.update(),) * len(outputs)
+            return unchanged
         try:
             output = service.job_output(label)
         except PanelError as exc:
-            return *(gr.update(),) * (len(outputs) - 1), _error(exc)
+            return *unchanged[:-1], _error(exc)
         session.shown_state = _state(label, output)
         return _output_updates(output)
 
@@ -125,23 +112,72 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
         """
         session.watcher += 1
         generation = session.watcher
-        deadline = time.monotonic() + JOB_WATCH_SECONDS
-        shown = session.shown_state  # show_job's answer: sent again, it could land after a Save and hide its word
-        while session.watcher == generation and time.monotonic() < deadline:
-            label = session.shown_job
-            if not label:
-                return
-            try:
-                output = service.job_output(label)
-            except PanelError as exc:
-                yield *(gr.update(),) * (len(outputs) - 1), _error(exc)
-                return
-            if _state(label, output) != shown:
-                shown = _state(label, output)
-                yield _output_updates(output)
-            if output.finished and session.shown_job == label:
-                return
-            time.sleep(JOB_POLL_SECONDS)
+        session.watching = True
+        try:
+            deadline = time.monotonic() + JOB_WATCH_SECONDS
+            shown = session.shown_state  # show_job's answer: sent again, it could land after a Save and hide its word
+            while session.watcher == generation and time.monotonic() < deadline:
+                label = session.shown_job
+                if not label:
+                    return
+                try:
+                    output = service.job_output(label)
+                except PanelError as exc:
+                    yield *unchanged[:-1], _error(exc)
+                    return
+                if _state(label, output) != shown:
+                    shown = _state(label, output)
+                    yield _output_updates(output)
+                if output.finished and session.shown_job == label:
+                    return
+                time.sleep(JOB_POLL_SECONDS)
+        finally:
+            if session.watcher == generation:
+                session.watching = False
+
+    def catch_up(picked: str | None, session: Session) -> Any:
+        """Output put right from the job list's own value. gradio 3.41 drops a pick made while the previous
+        pick's show_job is still pending (its frontend skips a trigger of a pending event): the list then shows
+        the pick and Output the job before. A pick two ticks in a row found unshown is shown here (one tick can
+        have read the list just before the pick's own show_job ran); no watcher follows it then, so the ticks
+        follow a shown job that runs while no watcher does."""
+        unshown = picked if picked and job_id(picked) != job_id(session.shown_job) else None
+        seen_before, session.unshown_pick = session.unshown_pick, unshown
+        if unshown is not None and unshown == seen_before:
+            session.unshown_pick = None
+            return show_job(unshown, session)
+        label, state = session.shown_job, session.shown_state
+        if session.watching or not label or state is None or state[1] in FINAL_JOB_STATUSES:
+            return unchanged
+        try:
+            output = service.job_output(label)
+        except PanelError:
+            return unchanged
+        if session.watching or session.shown_job != label or session.shown_state != state:
+            return unchanged  # a watcher or a pick took over while this tick read
+        if _state(label, output) == state:
+            return unchanged
+        session.shown_state = _state(label, output)
+        return _output_updates(output)
+
+    def follow_jobs(picked: str | None, session: Session) -> Any:
+        """Every few seconds: new jobs on top of the list, the shown job's label moving on (an unchanged list
+        is left alone, and so is one listed or picked while this one was read: its answer could land after
+        theirs and undo them); then Output put right (`catch_up`)."""
+        listed, shown = session.listed, session.shown_job
+        try:
+            labels = service.job_labels()
+        except PanelError:
+            return gr.update(), *unchanged
+        listing = gr.update()
+        if labels != listed and session.listed is listed and session.shown_job == shown:
+            session.listed = labels
+            listing = followed(labels, shown)
+        return listing, *catch_up(picked, session)
+
+    periodically(
+        page, JOB_LIST_SECONDS, follow_jobs, [panel.job, panel.session], [panel.job, *outputs], panel.eid("job_follow")
+    )
 
     panel.job.change(show_job, [panel.job, panel.session], outputs, **event_options()).then(
         watch, [panel.session], outputs, **event_options(then=True)

@@ -6,7 +6,9 @@ import base64
 import io
 import json
 import stat
+import time
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pytest
@@ -187,3 +189,53 @@ def test_upload_reports_the_model_and_progress(service: PanelService, tmp_path: 
     assert "mine" in service.model_names("lora")
     with pytest.raises(PanelError, match="No such file"):
         service.upload_model(str(tmp_path / "missing"), "x", "lora", lambda s, t: None)
+
+
+def _wired(page: gr.Blocks, name: str) -> Any:
+    """The first tab's function `name` as the page wired it."""
+    fns = page.fns.values() if isinstance(page.fns, dict) else page.fns
+    return next(f.fn for f in fns if getattr(f.fn, "__name__", "") == name)
+
+
+def test_the_job_list_timer_shows_a_pick_the_page_dropped_and_follows_a_job_no_watcher_follows(
+    api: FakeApi, service: PanelService
+) -> None:
+    from sdcloud_panel.sessions import Session
+    from sdcloud_panel.standalone import build
+
+    page = build(service)
+    follow, show = _wired(page, "follow_jobs"), _wired(page, "show_job")
+    first = service.submit("txt2img", "ep-ready (InService)", {**NATIVE, "prompt": "a first dog"}, [])
+    second = service.submit("txt2img", "ep-ready (InService)", {**NATIVE, "prompt": "a second dog"}, [])
+    first, second = (service.wait(label, timeout=10, poll_interval=0.05) for label in (first, second))
+    first, second = (next(label for label in service.job_labels() if job_id(label) == output.job["id"])
+                     for output in (first, second))
+    session = Session()
+    show(first, session)
+
+    # Given the page shows the second job in its list while Output still shows the first (a dropped pick):
+    # one tick leaves Output alone (it may have read the list just before the pick's own answer)
+    _, *outputs = follow(second, session)
+    assert outputs == [gr.update()] * 5 and session.shown_job == first
+    # a stale read between two that agree with Output changes nothing either
+    follow(first, session)
+    _, *outputs = follow(second, session)
+    assert outputs == [gr.update()] * 5
+    # the second tick in a row shows the pick
+    _, *outputs = follow(second, session)
+    assert outputs[2] == "a second dog" and session.shown_job == second
+    assert list(follow(second, session)[1:]) == [gr.update()] * 5
+
+    # Given a running job shown with no watcher (its pick was dropped, or its watcher ended), the ticks follow it
+    api.finish_after = 3.0
+    running = service.submit("txt2img", "ep-ready (InService)", {**NATIVE, "prompt": "a slow dog"}, [])
+    show(running, session)
+    bars = set()
+    deadline = time.monotonic() + 10
+    while session.shown_state is not None and session.shown_state[1] != "succeeded":
+        assert time.monotonic() < deadline, session.shown_state
+        _, *outputs = follow(running, session)
+        if outputs[1] != gr.update():
+            bars.add(outputs[1])
+        time.sleep(0.2)
+    assert len(bars) >= 2 and outputs[2] == "a slow dog"  # the bar moved, then the images came
