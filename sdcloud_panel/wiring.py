@@ -100,6 +100,8 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
             output = service.job_output(label)
         except PanelError as exc:
             return *unchanged[:-1], _error(exc)
+        if session.shown_job != label:
+            return unchanged  # picked again while this read: that pick's answer shows its job
         session.shown_state = _state(label, output)
         return _output_updates(output)
 
@@ -109,31 +111,38 @@ def wire_panel(panel: CloudPanel, service: PanelService, page: gr.Blocks | None 
 
         gradio 3 drops a trigger of an event that is still running, so one watcher must follow later
         picks and submissions; where a newer watcher does start (current gradio), the older one stops.
+        gradio 3.41 ends a generator by sending its last output once more, or None for every output (which
+        blanks Output) when it sent none: a watcher's last word is no change.
         """
         session.watcher += 1
         generation = session.watcher
         session.watching = True
         try:
-            deadline = time.monotonic() + JOB_WATCH_SECONDS
-            shown = session.shown_state  # show_job's answer: sent again, it could land after a Save and hide its word
-            while session.watcher == generation and time.monotonic() < deadline:
-                label = session.shown_job
-                if not label:
-                    return
-                try:
-                    output = service.job_output(label)
-                except PanelError as exc:
-                    yield *unchanged[:-1], _error(exc)
-                    return
-                if _state(label, output) != shown:
-                    shown = _state(label, output)
-                    yield _output_updates(output)
-                if output.finished and session.shown_job == label:
-                    return
-                time.sleep(JOB_POLL_SECONDS)
+            yield from follow_shown(session, generation)
         finally:
             if session.watcher == generation:
                 session.watching = False
+        yield unchanged
+
+    def follow_shown(session: Session, generation: int) -> Any:
+        deadline = time.monotonic() + JOB_WATCH_SECONDS
+        while session.watcher == generation and time.monotonic() < deadline:
+            label = session.shown_job
+            if not label:
+                return
+            try:
+                output = service.job_output(label)
+            except PanelError as exc:
+                yield *unchanged[:-1], _error(exc)
+                return
+            if session.shown_job != label:
+                continue  # picked meanwhile: that pick's answer shows its job
+            if _state(label, output) != session.shown_state:
+                session.shown_state = _state(label, output)
+                yield _output_updates(output)
+            if output.finished and session.shown_job == label:
+                return
+            time.sleep(JOB_POLL_SECONDS)
 
     def catch_up(picked: str | None, session: Session) -> Any:
         """Output put right from the job list's own value. gradio 3.41 drops a pick made while the previous

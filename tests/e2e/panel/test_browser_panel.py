@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -48,6 +49,15 @@ def _choose(page: Any, elem_id: str, option: str) -> None:
     """Pick like a user who types to filter the list, then takes the only match."""
     field = _open_until(page, elem_id, _options(page).and_(page.locator(f'[aria-label="{option}"]')), option)
     field.press("Enter")
+
+
+def _stays(page: Any, selector: str, text: str, seconds: float = 4.0) -> None:
+    """The field keeps `text` for `seconds` (past the end of the job watcher the last pick started)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = page.locator(selector).first.input_value()
+        assert text in value, f"{selector} went from {text!r} to {value!r}"
+        page.wait_for_timeout(100)
 
 
 def _pick_job(page: Any, task: str, job_id: str) -> None:
@@ -202,6 +212,7 @@ def test_generate_on_cloud_journey(panel: Served, stack: Stack, browser: Any) ->
     # Picking an older job shows its output
     _pick_job(page, "txt2img", stack.older_job_id)
     expect(page.locator("#sdcloud_txt2img_prompt_out textarea")).to_have_value(re.compile("lighthouse"))
+    _stays(page, "#sdcloud_txt2img_prompt_out textarea", "lighthouse")  # gradio 3.41 blanked it when its watcher ended
 
     # Save gives the images as downloads
     page.locator("#sdcloud_txt2img_save").click()
@@ -221,6 +232,7 @@ def test_send_to_img2img_and_generate_there(panel: Served, stack: Stack, browser
     page.locator("#sdcloud_txt2img_job_refresh").click()
     _pick_job(page, "txt2img", stack.older_job_id)
     expect(page.locator("#sdcloud_txt2img_prompt_out textarea")).to_have_value(re.compile("lighthouse"))
+    _stays(page, "#sdcloud_txt2img_prompt_out textarea", "lighthouse")  # gradio 3.41 blanked it when its watcher ended
 
     # When the job is sent to img2img, the tab switches with the image and the parameters
     page.locator("#sdcloud_txt2img_send_to_img2img").click()
@@ -311,6 +323,7 @@ def test_a_pick_made_while_the_last_pick_is_still_pending_is_shown(panel: Served
 
     # Then Output shows the job picked last
     expect(prompt).to_have_value(re.compile("newer windmill"))
+    _stays(page, "#sdcloud_txt2img_prompt_out textarea", "newer windmill")
     expect(page.locator("#sdcloud_txt2img_job input").first).to_have_value(re.compile(newer["id"]))
     context.close()
 

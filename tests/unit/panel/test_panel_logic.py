@@ -239,3 +239,50 @@ def test_the_job_list_timer_shows_a_pick_the_page_dropped_and_follows_a_job_no_w
             bars.add(outputs[1])
         time.sleep(0.2)
     assert len(bars) >= 2 and outputs[2] == "a slow dog"  # the bar moved, then the images came
+
+
+def test_a_watcher_ends_on_no_change_and_never_sends_a_job_picked_away_from(
+    api: FakeApi, service: PanelService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gradio 3.41 ends a generator by sending its last output again, or None for every output when it sent
+    none (Output went blank right after a finished job was picked): a watcher's last word is no change.
+    A job picked while the watcher or show_job reads another is the one they leave shown."""
+    from sdcloud_panel.sessions import Session
+    from sdcloud_panel.standalone import build
+
+    page = build(service)
+    show, watch = _wired(page, "show_job"), _wired(page, "watch")
+    unchanged = (gr.update(),) * 5
+    done = [service.submit("txt2img", "ep-ready (InService)", {**NATIVE, "prompt": f"dog {n}"}, []) for n in (1, 2)]
+    for label in done:
+        service.wait(label, timeout=10, poll_interval=0.05)
+    done = [next(label for label in service.job_labels() if job_id(label) == job_id(old)) for old in done]
+    session = Session()
+
+    # A finished job shown: its watcher sends nothing new, and ends on no change
+    assert show(done[0], session)[2] == "dog 1"
+    assert list(watch(session)) == [unchanged]
+
+    # A running job followed to its end: its bar, then its images, then no change
+    api.finish_after = 1.5
+    running = service.submit("txt2img", "ep-ready (InService)", {**NATIVE, "prompt": "a slow dog"}, [])
+    show(running, session)
+    sent = list(watch(session))
+    assert sent[-1] == unchanged and any(s[2] == "a slow dog" for s in sent[:-1]), sent
+
+    # Picked away while show_job reads: its answer changes nothing, the pick's own answer shows the pick
+    read = service.job_output
+
+    def picked_during_read(label: str | None) -> Any:
+        output = read(label)
+        if job_id(label) == job_id(done[0]):
+            session.shown_job = done[1]
+        return output
+
+    monkeypatch.setattr(service, "job_output", picked_during_read)
+    assert show(done[0], session) == unchanged and session.shown_job == done[1]
+
+    # Picked away while the watcher reads: it never sends the job it read, it follows the pick
+    session.shown_job, session.shown_state = done[0], None
+    sent = list(watch(session))
+    assert [s[2] for s in sent if s != unchanged] == ["dog 2"] and sent[-1] == unchanged, sent
